@@ -14,9 +14,12 @@
  *
  * Recovery: CKR_USER_NOT_LOGGED_IN -> log in again once and retry;
  * CKR_SESSION_HANDLE_INVALID / CKR_SESSION_CLOSED / CKR_DEVICE_REMOVED /
- * CKR_TOKEN_NOT_PRESENT / CKR_DEVICE_ERROR -> state DEGRADED, reopen the
- * session (and re-find the key) with exponential backoff; state DOWN if that
- * keeps failing. A wrong or locked PIN is never retried automatically.
+ * CKR_TOKEN_NOT_PRESENT / CKR_DEVICE_ERROR / CKR_OBJECT_HANDLE_INVALID /
+ * CKR_KEY_HANDLE_INVALID -> state DEGRADED, reopen the session (and re-find
+ * the key) with exponential backoff, bounded to about 300 ms per call; state
+ * DOWN with a reason if that keeps failing (calls made while DOWN try once,
+ * without sleeping); back to OK after the next good signature. A wrong or
+ * locked PIN is never retried automatically.
  *
  * Every signature hsm_sign_digest() returns has been verified with the key's
  * public key (read from the token at open) before it is handed out.
@@ -89,6 +92,7 @@ struct hsm_status {
 	uint64_t signatures;       /* successful signatures since open */
 	uint64_t failures;         /* failed sign attempts since open */
 	uint64_t last_sign_us;     /* latency of the last successful C_Sign */
+	uint64_t reopens;          /* sessions reopened after an error since open */
 	unsigned sessions_total;
 	unsigned sessions_busy;
 };

@@ -9,7 +9,7 @@
  * Relative paths in the file are resolved against the file's directory.
  * The result is read-only after load: any thread.
  *
- * Shape (see README "Configuration" for every key):
+ * Shape (deploy/examples/README.md documents every key, type and default):
  * {
  *   "state_dir": "state",                       // ledger and runtime files
  *   "ledger": "state/ledger.sqlite",            // optional, default STATE_DIR/ledger.sqlite

@@ -92,7 +92,12 @@ struct ledger_op {
 	void (*done)(struct ledger_op *op, int status);
 	void *arg;
 
+	/* optional OUT (NULL: none): filled with the sentence when the op fails,
+	 * before done runs ("issuance 12: cannot go from VERIFIED to FAILED") */
+	struct cs_err *err;
+
 	struct ledger_op *next_; /* private: queue link */
+	int status_;             /* private: outcome while the batch completes */
 };
 
 /* Latest facts about one issuance, for lookups and exports. */
@@ -182,5 +187,15 @@ int ledger_export(const char *path, FILE *out, enum ledger_export_format fmt,
     int64_t from_us, int64_t to_us, struct cs_err *err);
 
 const char *ledger_state_name(enum ledger_state s); /* "RESERVED", ... */
+
+/* Counters of the writer, for the dashboard and the benchmark. Any thread. */
+struct ledger_stats {
+	uint64_t commits;         /* successful group commits */
+	uint64_t ops_committed;   /* ops that became durable */
+	uint64_t ops_failed;      /* ops refused (bad transition, conflict) or lost to a failed commit */
+	uint64_t commit_failures; /* batches whose COMMIT (or BEGIN) failed */
+	uint64_t max_batch;       /* largest number of ops in one commit */
+};
+void ledger_stats_get(ledger *l, struct ledger_stats *out /* OUT */);
 
 #endif

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages certstation needs to build, run its demo and
+# run its tests. Idempotent: installs only what is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libssl-dev openssl
+  libjansson-dev libsqlite3-dev sqlite3
+  libp11-kit-dev softhsm2 opensc
+  libmicrohttpd-dev libserialport-dev
+  gnutls-bin golang-cfssl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "installing: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

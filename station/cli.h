@@ -1,0 +1,44 @@
+/*
+ * cli.h: the certstation command line. Each cli_*.c file implements one
+ * command group; main.c dispatches. Exit status: 0 success, 1 refused or
+ * failed (the reason on stderr), 2 usage error.
+ */
+#ifndef STATION_CLI_H
+#define STATION_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hsm/hsm.h"
+#include "station/cs_error.h"
+
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1
+#define CLI_EXIT_USAGE 2
+
+/* Config path from --config, else $CERTSTATION_CONFIG, else the system default. */
+const char *cli_config_path(const char *opt);
+
+/* Read a whole file, refusing more than max bytes. Returns malloc'ed bytes
+ * (NUL-terminated for convenience) or NULL with err. */
+uint8_t *cli_file_read(const char *path, size_t max, size_t *len /* OUT */, struct cs_err *err);
+
+/* Write data to path (mode 0644) or stdout if path is NULL or "-". */
+int cli_file_write(const char *path, const void *data, size_t len, struct cs_err *err);
+
+/* Print "certstation: <msg>" to stderr and return CLI_EXIT_FAIL. */
+int cli_fail(const struct cs_err *err);
+
+/* Create (or complete) a demo PKI in dir: token, key, root, issuing CA,
+ * config (see cli_init.c). module NULL: the default. */
+int cli_demo_create(const char *dir, enum hsm_key_type type, const char *module, int verbose,
+    struct cs_err *err);
+
+int cli_init_main(int argc, char **argv);
+int cli_issue_main(int argc, char **argv);
+int cli_ca_main(int argc, char **argv);
+int cli_ledger_main(int argc, char **argv);
+int cli_workorder_main(int argc, char **argv);
+int cli_bench_main(int argc, char **argv);
+
+#endif

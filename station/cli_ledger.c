@@ -1,0 +1,206 @@
+/* strptime() is X/Open, not POSIX.1 base. */
+#define _XOPEN_SOURCE 700
+
+/*
+ * cli_ledger.c: `certstation ledger verify|export` and `certstation workorder import`.
+ */
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "station/cli.h"
+#include "station/config.h"
+#include "station/ledger.h"
+#include "station/station.h"
+
+static const char ledger_usage[] =
+    "usage: certstation ledger verify [--config F]\n"
+    "       certstation ledger export [--config F] --format csv|json [--from T] [--to T] [--out FILE]\n"
+    "  T is UTC: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ; --from inclusive, --to exclusive.\n";
+
+static const char workorder_usage[] =
+    "usage: certstation workorder import [--config F] FILE.csv\n"
+    "  FILE.csv: device_id,lot,quota per line (header optional; quota empty = none).\n";
+
+/* "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM:SSZ" -> Unix microseconds. */
+static int
+ledger_time_parse(const char *s, int64_t *out)
+{
+	struct tm tm;
+	const char *end;
+
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (end == NULL || *end != '\0') {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%d", &tm);
+		if (end == NULL || *end != '\0')
+			return -1;
+	}
+	*out = (int64_t)timegm(&tm) * 1000000;
+	return 0;
+}
+
+int
+cli_ledger_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"from", required_argument, NULL, 'F'},
+	    {"to", required_argument, NULL, 'T'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *config = NULL, *format = NULL, *out = NULL, *sub;
+	int64_t from = 0, to = INT64_MAX;
+	struct cs_config *cfg = NULL;
+	struct cs_err err;
+	FILE *f = NULL;
+	int c, rc = CLI_EXIT_FAIL;
+
+	cs_err_clear(&err);
+	if (argc < 2) {
+		fputs(ledger_usage, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	sub = argv[1];
+	argc--;
+	argv++;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'f':
+			format = optarg;
+			break;
+		case 'F':
+		case 'T':
+			if (ledger_time_parse(optarg, c == 'F' ? &from : &to) != 0) {
+				fprintf(stderr, "certstation: '%s' is not YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ\n",
+				    optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			fputs(ledger_usage, stdout);
+			return CLI_EXIT_OK;
+		default:
+			fputs(ledger_usage, stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fputs(ledger_usage, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	cfg = config_load(cli_config_path(config), &err);
+	if (cfg == NULL)
+		return cli_fail(&err);
+
+	if (strcmp(sub, "verify") == 0) {
+		struct ledger_verify_report rep;
+
+		if (ledger_verify(cfg->ledger_path, &rep, &err) != CS_OK) {
+			rc = cli_fail(&err);
+			goto out;
+		}
+		printf("ledger %s: intact: %lld audit rows (head %lld), %lld issuances\n",
+		    cfg->ledger_path, (long long)rep.audit_rows, (long long)rep.head_seq,
+		    (long long)rep.issuances);
+		rc = CLI_EXIT_OK;
+	} else if (strcmp(sub, "export") == 0) {
+		enum ledger_export_format fmt;
+
+		if (format != NULL && strcmp(format, "csv") == 0) {
+			fmt = LEDGER_EXPORT_CSV;
+		} else if (format != NULL && strcmp(format, "json") == 0) {
+			fmt = LEDGER_EXPORT_JSON;
+		} else {
+			fputs(ledger_usage, stderr);
+			rc = CLI_EXIT_USAGE;
+			goto out;
+		}
+		f = out == NULL || strcmp(out, "-") == 0 ? stdout : fopen(out, "w");
+		if (f == NULL) {
+			cs_err_set(&err, CS_ERR_IO, "%s: cannot create", out);
+			rc = cli_fail(&err);
+			goto out;
+		}
+		if (ledger_export(cfg->ledger_path, f, fmt, from, to, &err) != CS_OK) {
+			rc = cli_fail(&err);
+			goto out;
+		}
+		rc = CLI_EXIT_OK;
+	} else {
+		fputs(ledger_usage, stderr);
+		rc = CLI_EXIT_USAGE;
+	}
+out:
+	if (f != NULL && f != stdout && fclose(f) != 0 && rc == CLI_EXIT_OK) {
+		cs_err_set(&err, CS_ERR_IO, "%s: write failed", out);
+		rc = cli_fail(&err);
+	}
+	config_free(cfg);
+	return rc;
+}
+
+int
+cli_workorder_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *config = NULL;
+	struct station *st;
+	struct ledger_import_stats stats;
+	struct cs_err err;
+	int c, rc = CLI_EXIT_FAIL;
+
+	cs_err_clear(&err);
+	if (argc < 2 || strcmp(argv[1], "import") != 0) {
+		fputs(workorder_usage, argc < 2 ? stderr : stdout);
+		return argc >= 2 && strcmp(argv[1], "--help") == 0 ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+	}
+	argc--;
+	argv++;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'h':
+			fputs(workorder_usage, stdout);
+			return CLI_EXIT_OK;
+		default:
+			fputs(workorder_usage, stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc) {
+		fputs(workorder_usage, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	st = station_open(cli_config_path(config), STATION_OPEN_NO_HSM, &err);
+	if (st == NULL)
+		return cli_fail(&err);
+	if (ledger_workorder_import(st->ledger, argv[optind], &stats, &err) != CS_OK) {
+		rc = cli_fail(&err);
+	} else {
+		printf("imported %zu devices in %zu lots from %s\n", stats.devices, stats.lots,
+		    argv[optind]);
+		rc = CLI_EXIT_OK;
+	}
+	station_close(st);
+	return rc;
+}
