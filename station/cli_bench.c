@@ -50,11 +50,12 @@
 
 static const char bench_usage[] =
     "usage: certstation bench issue [--seconds N] [--threads 1,2] [--key-types P-256,P-384]\n"
-    "                               [--inflight W] [--no-cfssl] [--dir DIR]\n"
+    "                               [--inflight W] [--no-cfssl] [--full-only] [--dir DIR]\n"
     "  Measures, side by side in one run: the full issuance transaction, the raw\n"
     "  PKCS#11 C_Sign rate of the same key, the crypto-only bound (one C_Sign +\n"
     "  two ECDSA verifies) and cfssl serve with a key file of the same type.\n"
-    "  Defaults: 5 s per measurement, threads 1,2, key types P-256,P-384, W=64.\n";
+    "  Defaults: 5 s per measurement, threads 1,2, key types P-256,P-384, W=128.\n"
+    "  --full-only measures only the full transaction (for profiling).\n";
 
 struct bench_opts {
 	double seconds;
@@ -64,6 +65,7 @@ struct bench_opts {
 	size_t type_count;
 	unsigned inflight;
 	int cfssl;
+	int full_only; /* profiling: skip the comparison loops */
 	const char *dir;
 };
 
@@ -208,6 +210,9 @@ bench_full(struct station *st, const struct bench_csrs *c, unsigned threads, uns
 
 	if (slots == NULL)
 		return -1;
+	struct ledger_stats ls0, ls1;
+
+	ledger_stats_get(st->ledger, &ls0);
 	is = issuer_new(st->cfg, st->hsm, st->ledger, st->ca, threads, err);
 	if (is == NULL) {
 		free(slots);
@@ -266,6 +271,12 @@ bench_full(struct station *st, const struct bench_csrs *c, unsigned threads, uns
 		pthread_cond_wait(&w.cv, &w.lock);
 	pthread_mutex_unlock(&w.lock);
 	issuer_free(is);
+	ledger_stats_get(st->ledger, &ls1);
+	if (ls1.commits > ls0.commits)
+		fprintf(stderr, "  [%s: %llu ledger commits, %.1f rows per commit]\n", tag,
+		    (unsigned long long)(ls1.commits - ls0.commits),
+		    (double)(ls1.ops_committed - ls0.ops_committed) /
+			(double)(ls1.commits - ls0.commits));
 	if (w.done_fail > 0) {
 		cs_err_set(err, w.first_error, "issuance failed during the benchmark: %s", w.first_msg);
 		rate = -1;
@@ -713,6 +724,10 @@ bench_issue(const struct bench_opts *o)
 				rc = cli_fail(&err);
 				break;
 			}
+			if (o->full_only) {
+				printf("%-6s %3u %12.0f\n", hsm_key_type_name(t), thr, full);
+				continue;
+			}
 			raw = bench_loop(st, &csrs, thr, 0, o->seconds);
 			bound = bench_loop(st, &csrs, thr, 1, o->seconds);
 			if (cfssl > 0)
@@ -751,12 +766,13 @@ cli_bench_main(int argc, char **argv)
 	    {"key-types", required_argument, NULL, 'k'},
 	    {"inflight", required_argument, NULL, 'w'},
 	    {"no-cfssl", no_argument, NULL, 'n'},
+	    {"full-only", no_argument, NULL, 'f'},
 	    {"dir", required_argument, NULL, 'd'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct bench_opts o = {.seconds = 5, .threads = {1, 2}, .thread_count = 2,
-	    .types = {HSM_KEY_EC_P256, HSM_KEY_EC_P384}, .type_count = 2, .inflight = 64,
+	    .types = {HSM_KEY_EC_P256, HSM_KEY_EC_P384}, .type_count = 2, .inflight = 128,
 	    .cfssl = 1};
 	int c;
 
@@ -798,6 +814,10 @@ cli_bench_main(int argc, char **argv)
 			break;
 		}
 		case 'n':
+			o.cfssl = 0;
+			break;
+		case 'f':
+			o.full_only = 1;
 			o.cfssl = 0;
 			break;
 		case 'd':

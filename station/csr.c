@@ -9,9 +9,12 @@
  * EC_GROUP created once (pthread_once) and calls ECDSA_do_verify() on a
  * digest from the one-shot SHA256()/SHA384()/SHA512(). Those EC_KEY/RSA
  * calls are deprecated in OpenSSL 3.0 in favour of EVP_PKEY, whose
- * construction goes through the provider decoder/encoder machinery we are
- * avoiding; bench/bench_csr measures csr_verify within a few percent of a
- * bare ECDSA_do_verify, so this file silences the deprecation warnings.
+ * construction goes through the provider machinery we are avoiding, so this
+ * file silences the deprecation warnings. Measured with bench/bench_csr on
+ * the 2-core line PC class machine (best of 7 interleaved rounds, P-256):
+ * csr_verify 69.7 us against 67.4 us for a bare ECDSA_do_verify with a
+ * prebuilt key (+3%), EVP_PKEY_fromdata + EVP_PKEY_verify 94 us (+40%),
+ * d2i_X509_REQ + X509_REQ_verify 228 us; csr_parse itself 0.2 us.
  *
  * Key types: P-256, P-384, P-521 (uncompressed or compressed points), RSA
  * (PKCS#1 v1.5 and RSASSA-PSS with SHA-256/384/512) and Ed25519 are parsed
@@ -569,8 +572,7 @@ csr_parse_name(const struct der_reader *info, const struct der_tlv *name, struct
 /* ---- SubjectPublicKeyInfo ----------------------------------------------- */
 
 static int
-csr_parse_rsa_key(const struct der_reader *spki_r, const struct der_tlv *bits, struct csr *out,
-                  struct cs_err *err)
+csr_parse_rsa_key(const struct der_reader *spki_r, struct csr *out, struct cs_err *err)
 {
 	struct der_reader kr, seq_r;
 	struct der_tlv seq, n, e;
@@ -592,7 +594,6 @@ csr_parse_rsa_key(const struct der_reader *spki_r, const struct der_tlv *bits, s
 		rc = csr_done(&seq_r, "RSAPublicKey", err);
 	if (rc != 0)
 		return rc;
-	(void)bits;
 	if (!der_integer_is_minimal(&n) || (n.val[0] & 0x80))
 		return csr_fail(err, CS_ERR_CSR_MALFORMED, n.off,
 		                "RSAPublicKey modulus: not a minimal positive INTEGER");
@@ -731,7 +732,7 @@ csr_parse_spki(const struct der_reader *info, const struct der_tlv *spki, struct
 			return csr_fail(err, CS_ERR_CSR_MALFORMED, oid.off,
 			                "subjectPublicKeyInfo: rsaEncryption parameters must be "
 			                "NULL (RFC 3279 2.3.1)");
-		return csr_parse_rsa_key(&sr, &bits, out, err);
+		return csr_parse_rsa_key(&sr, out, err);
 	}
 	if (OID_EQ(&oid, oid_ed25519)) {
 		if (have_params)

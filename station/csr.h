@@ -11,7 +11,16 @@
  * over the exact certificationRequestInfo bytes.
  *
  * Every rejection says which rule it enforces, with the byte offset.
- * Pure functions: any thread, no globals.
+ *
+ * Verified: ECDSA on P-256/P-384/P-521 (uncompressed or compressed points)
+ * with SHA-256/384/512, RSA PKCS#1 v1.5 and RSASSA-PSS with SHA-256/384/512
+ * (SHA-1 refused), Ed25519. A key on another curve (CSR_KEY_EC_OTHER) or of
+ * another algorithm (CSR_KEY_OTHER) parses, so the policy can name it, and
+ * csr_verify() refuses it with CS_ERR_CSR_UNSUPPORTED; an unknown signature
+ * algorithm is CS_ERR_CSR_UNSUPPORTED from csr_parse().
+ *
+ * Any thread. No mutable globals: csr_verify() creates its read-only
+ * per-curve EC_GROUPs once per process (pthread_once).
  */
 #ifndef STATION_CSR_H
 #define STATION_CSR_H

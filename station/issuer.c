@@ -23,6 +23,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -551,6 +552,8 @@ issuer_worker(void *arg)
 {
 	issuer *is = arg;
 	struct issuer_job *job;
+
+	prctl(PR_SET_NAME, "cs-issue"); /* visible in top -H, ps -L, perf */
 
 	for (;;) {
 		pthread_mutex_lock(&is->lock);

@@ -21,6 +21,9 @@
 #define LEDGER_BUSY_TIMEOUT_MS 5000
 #define LEDGER_CERT_MAX (64 * 1024) /* a DER chain element larger than this is a bug */
 #define LEDGER_HASH_LEN 32
+#define LEDGER_LINGER_US 2000    /* see writer_linger() */
+#define LEDGER_BATCH_TARGET 64
+#define LEDGER_CACHE_KIB "32768" /* SQLite page cache per connection */
 
 /* Column list of an issuance row; ledger_row_read() and the payload builder
  * index into it with the LEDGER_COL_* numbers below. */
