@@ -984,7 +984,9 @@ cert_template_check(const struct cert_template *t, struct cs_err *err)
 		                 "notBefore (%lld) is before the CA certificate's notBefore "
 		                 "(%lld): validity must nest in the CA's",
 		                 (long long)t->not_before, (long long)t->ca_not_before);
-	if (t->not_after > t->ca_not_after)
+	/* IEEE 802.1AR: 99991231235959Z means "no well-defined expiration",
+	 * not a date, so an IDevID may carry it under a CA that expires. */
+	if (t->not_after > t->ca_not_after && t->not_after != CERT_NOT_AFTER_FOREVER)
 		return cert_lint(err,
 		                 "notAfter (%lld) is after the CA certificate's notAfter "
 		                 "(%lld): validity must nest in the CA's",

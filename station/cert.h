@@ -114,7 +114,8 @@ struct cert_template {
 	 * to change that: the station never issues a CA certificate. */
 };
 
-/* Pre-issuance lint: validity nests inside the CA's and not_before < not_after,
+/* Pre-issuance lint: validity nests inside the CA's (a CERT_NOT_AFTER_FOREVER notAfter
+ * is exempt: IEEE 802.1AR "no expiration") and not_before < not_after,
  * subject has a CN of 1..64 chars, attribute and SAN lengths within RFC 5280
  * upper bounds, C is 2 letters, KU consistent with the key class (no
  * keyCertSign/cRLSign; keyEncipherment only for RSA; keyAgreement only for EC),
