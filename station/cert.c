@@ -64,50 +64,11 @@ static const uint8_t oid_kp_email[] = {0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03,
 
 /* ---- small text helpers ---------------------------------------------------- */
 
-/* Number of code points if s is valid UTF-8 without control characters,
- * (size_t)-1 otherwise. */
+/* Number of code points of a UTF-8 C string, (size_t)-1 if not allowed. */
 static size_t
 cert_utf8_chars(const char *s)
 {
-	const uint8_t *p = (const uint8_t *)s;
-	size_t n = 0, i = 0, len = strlen(s);
-
-	while (i < len) {
-		uint8_t c = p[i];
-		size_t extra;
-		uint32_t cp;
-
-		if (c < 0x20 || c == 0x7f)
-			return (size_t)-1;
-		if (c < 0x80) {
-			extra = 0;
-			cp = c;
-		} else if ((c & 0xe0) == 0xc0) {
-			extra = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			extra = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			extra = 3;
-			cp = c & 0x07;
-		} else {
-			return (size_t)-1;
-		}
-		if (len - i <= extra)
-			return (size_t)-1;
-		for (size_t k = 1; k <= extra; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return (size_t)-1;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
-		    (extra == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return (size_t)-1;
-		i += extra + 1;
-		n++;
-	}
-	return n;
+	return der_utf8_chars((const uint8_t *)s, strlen(s));
 }
 
 /* X.680 PrintableString: A-Z a-z 0-9 space ' ( ) + , - . / : = ? */

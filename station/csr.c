@@ -411,49 +411,6 @@ csr_decode(const uint8_t *in, size_t in_len, uint8_t *der, size_t der_cap, size_
 /* ---- subject Name ------------------------------------------------------- */
 
 static int
-csr_utf8_ok(const uint8_t *p, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		uint8_t c = p[i];
-		size_t extra;
-		uint32_t cp;
-
-		if (c < 0x20 || c == 0x7f)
-			return 0;
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if ((c & 0xe0) == 0xc0) {
-			extra = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			extra = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			extra = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		if (n - i <= extra)
-			return 0;
-		for (size_t k = 1; k <= extra; k++) {
-			if ((p[i + k] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (p[i + k] & 0x3f);
-		}
-		if ((extra == 1 && cp < 0x80) || (extra == 2 && cp < 0x800) ||
-		    (extra == 3 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return 0;
-		i += extra + 1;
-	}
-	return 1;
-}
-
-static int
 csr_cn_copy(struct csr *out, const struct der_tlv *v, struct cs_err *err)
 {
 	size_t o = 0;
@@ -466,7 +423,7 @@ csr_cn_copy(struct csr *out, const struct der_tlv *v, struct cs_err *err)
 			return csr_fail(err, CS_ERR_CSR_MALFORMED, v->off,
 			                "subject commonName: %zu bytes; the limit is %zu", v->len,
 			                sizeof(out->subject_cn) - 1);
-		if (!csr_utf8_ok(v->val, v->len) ||
+		if (der_utf8_chars(v->val, v->len) == (size_t)-1 ||
 		    (v->tag != DER_UTF8_STRING && memchr(v->val, 0, v->len) != NULL))
 			return csr_fail(
 			    err, CS_ERR_CSR_MALFORMED, v->off,

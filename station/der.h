@@ -138,4 +138,9 @@ void der_put_bit_string(struct der_writer *w, const uint8_t *bytes, size_t len);
 /* 0 and *len (may be NULL) if everything fitted; -1 on overflow. */
 int der_writer_finish(const struct der_writer *w, size_t *len /* OUT */);
 
+/* Number of code points if p[0..n) is well-formed UTF-8 (shortest form, no
+ * surrogates, <= U+10FFFF) without C0 controls or DEL; (size_t)-1 otherwise.
+ * Shared by the CSR parser (names from devices) and the certificate lint. */
+size_t der_utf8_chars(const uint8_t *p, size_t n);
+
 #endif

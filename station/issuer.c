@@ -128,10 +128,14 @@ static void
 issuer_enqueue(issuer *is, struct issuer_job *job)
 {
 	pthread_mutex_lock(&is->lock);
-	if (job->stage == ISSUER_STAGE_SIGN)
+	/* Only committed reservations go to the SIGN stage: from here on the
+	 * ledger counts this job's row (see issuer_inflight_lot_count). */
+	if (job->stage == ISSUER_STAGE_SIGN) {
+		job->reserve_seen = 1;
 		issuer_queue_push(&is->sign_head, &is->sign_tail, job);
-	else
+	} else {
 		issuer_queue_push(&is->check_head, &is->check_tail, job);
+	}
 	pthread_cond_signal(&is->work_cv);
 	pthread_mutex_unlock(&is->lock);
 }
@@ -266,9 +270,6 @@ issuer_on_reserved(struct ledger_op *op, int status)
 	}
 	job->req->ledger_id = op->id;
 	job->stage = ISSUER_STAGE_SIGN;
-	pthread_mutex_lock(&job->is->lock);
-	job->reserve_seen = 1;
-	pthread_mutex_unlock(&job->is->lock);
 	issuer_enqueue(job->is, job);
 }
 

@@ -5,8 +5,9 @@
  * DESIGN: one writer thread owns the write connection and its prepared
  * statements. ledger_submit() links the caller's op into a queue (no
  * allocation) and signals. The writer takes every queued op at once, runs
- * BEGIN IMMEDIATE, applies each op inside its own SAVEPOINT (so a refused
- * transition or a duplicate serial fails that op only), appends one audit
+ * BEGIN IMMEDIATE, applies each op (a refused transition is decided before
+ * any write, a duplicate serial is undone by SQLite's statement rollback, so
+ * either fails that op only; see writer_op()), appends one audit
  * row per applied op, moves audit_head once, and COMMITs: with
  * synchronous=FULL that is one durable fsync for the whole batch. Only then
  * are the done callbacks called. If BEGIN or COMMIT fails, every op of the
@@ -45,9 +46,6 @@ enum wstmt {
 	W_BEGIN,
 	W_COMMIT,
 	W_ROLLBACK,
-	W_SAVEPOINT,
-	W_RELEASE,
-	W_ROLLBACK_TO,
 	W_INSERT,
 	W_STATE,
 	W_UPDATE,
@@ -62,9 +60,6 @@ static const char *const wsql[W_COUNT_] = {
 	[W_BEGIN] = "BEGIN IMMEDIATE",
 	[W_COMMIT] = "COMMIT",
 	[W_ROLLBACK] = "ROLLBACK",
-	[W_SAVEPOINT] = "SAVEPOINT op",
-	[W_RELEASE] = "RELEASE op",
-	[W_ROLLBACK_TO] = "ROLLBACK TO op",
 	[W_INSERT] = "INSERT INTO issuance(device_id, profile, lot, fixture, slot, serial, "
 		     "pubkey_sha256, csr_sha256, state, reason, reason_text, not_before, "
 		     "not_after, created_at, updated_at, duration_us) "
