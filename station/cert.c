@@ -9,6 +9,7 @@
 #include "station/cert.h"
 
 #include <arpa/inet.h>
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -994,4 +995,18 @@ cert_template_check(const struct cert_template *t, struct cs_err *err)
 		return rc;
 	cs_err_clear(err);
 	return 0;
+}
+
+int
+cert_serial_generate(uint8_t out[CERT_SERIAL_LEN], int64_t now_us)
+{
+	uint32_t ms = (uint32_t)((uint64_t)(now_us / 1000) & 0x3fffffffu);
+
+	if (RAND_bytes(out + CERT_SERIAL_LEN - CERT_SERIAL_RANDOM_LEN, CERT_SERIAL_RANDOM_LEN) != 1)
+		return CS_ERR_INTERNAL;
+	out[0] = (uint8_t)(0x40 | (ms >> 24));
+	out[1] = (uint8_t)(ms >> 16);
+	out[2] = (uint8_t)(ms >> 8);
+	out[3] = (uint8_t)ms;
+	return CS_OK;
 }

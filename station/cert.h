@@ -22,7 +22,10 @@
 #include "station/cs_error.h"
 
 #define CERT_MAX_DER 8192
-#define CERT_SERIAL_LEN 16      /* 128 bits from a CSPRNG, top bit cleared: positive */
+/* Serial numbers: 20 octets (the RFC 5280 maximum), positive. A 4-octet
+ * time-ordered prefix, then 128 bits from the CSPRNG; see cert_serial_generate(). */
+#define CERT_SERIAL_LEN 20
+#define CERT_SERIAL_RANDOM_LEN 16
 #define CERT_MAX_RDN 8
 #define CERT_MAX_SAN 8
 #define CERT_MAX_URLS 4
@@ -136,6 +139,20 @@ int cert_assemble(const uint8_t *tbs, size_t tbs_len, enum hsm_sig_alg alg,
 /* SubjectKeyIdentifier as the station computes it: SHA-1 of the
  * subjectPublicKey BIT STRING contents of spki (RFC 5280 4.2.1.2 method 1). */
 int cert_ski_from_spki(const uint8_t *spki, size_t spki_len, uint8_t out[20]);
+
+/*
+ * A new serial number: octet 0 is 0x40 | 6 bits and octets 1-3 carry the
+ * rest of a 30-bit millisecond clock (it wraps every 12.4 days), octets 4-19
+ * are 128 bits from the CSPRNG. Positive (top bit clear), never zero, always
+ * 20 octets in DER.
+ * DESIGN: the ledger enforces uniqueness with a UNIQUE index on the serial.
+ * Keyed by fully random bytes, every insert lands on a random page of that
+ * index, and each commit writes one index page per row to the WAL; with
+ * the time-ordered prefix consecutive issuances land on the same page.
+ * Uniqueness and unpredictability come from the 128 random bits alone.
+ * 0, or CS_ERR_INTERNAL if the CSPRNG fails. Any thread.
+ */
+int cert_serial_generate(uint8_t out[CERT_SERIAL_LEN], int64_t now_us);
 
 /* Digest length and whether SHA-384 is used for an algorithm. */
 size_t cert_sig_alg_digest_len(enum hsm_sig_alg alg);

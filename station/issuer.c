@@ -20,7 +20,6 @@
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -32,6 +31,8 @@
 
 #include "station/csr.h"
 #include "station/policy.h"
+
+_Static_assert(CERT_SERIAL_LEN == LEDGER_SERIAL_LEN, "ledger stores what the builder makes");
 
 /* Clock plausibility bounds (fail closed): 2025-01-01 .. 2100-01-01. */
 #define ISSUER_CLOCK_MIN ((int64_t)1735689600)
@@ -287,17 +288,6 @@ issuer_on_redelivered(struct ledger_op *op, int status)
 	issuer_job_finish(job, CS_OK);
 }
 
-static int
-issuer_serial_new(uint8_t serial[CERT_SERIAL_LEN])
-{
-	if (RAND_bytes(serial, CERT_SERIAL_LEN) != 1)
-		return CS_ERR_INTERNAL;
-	/* Positive and always 16 bytes long in DER: top bit clear, next bit set.
-	 * 126 bits from the CSPRNG remain (RFC 5280 and CA/B ask for >= 64). */
-	serial[0] = (uint8_t)((serial[0] & 0x7f) | 0x40);
-	return CS_OK;
-}
-
 /* Under is->lock: is another job for this device ID in flight? If not, link job. */
 static int
 issuer_inflight_claim(issuer *is, struct issuer_job *job)
@@ -460,7 +450,7 @@ issuer_stage_check(struct issuer_job *job)
 	    job->lot[0] != '\0' ? job->lot : NULL, &job->csr, now, &job->tmpl, &job->strings, &err);
 	if (rc != CS_OK)
 		goto refuse;
-	rc = issuer_serial_new(job->tmpl.serial);
+	rc = cert_serial_generate(job->tmpl.serial, issuer_now_us());
 	if (rc != CS_OK) {
 		cs_err_set(&err, rc, "CSPRNG failed to produce a serial number");
 		goto refuse;

@@ -289,7 +289,7 @@ op_insert(ledger *l, struct ledger_op *op, int64_t now, struct cs_err *e)
 	bind_opt_text(st, 3, op->lot, LEDGER_NAME_MAX);
 	bind_opt_text(st, 4, op->fixture, LEDGER_NAME_MAX);
 	bind_opt_text(st, 5, op->slot, LEDGER_NAME_MAX);
-	bind_opt_blob(st, 6, refused ? NULL : op->serial, 16);
+	bind_opt_blob(st, 6, refused ? NULL : op->serial, LEDGER_SERIAL_LEN);
 	bind_opt_blob(st, 7, op->pubkey_sha256, 32);
 	bind_opt_blob(st, 8, op->csr_sha256, 32);
 	sqlite3_bind_text(st, 9, refused ? "FAILED" : "RESERVED", -1, SQLITE_STATIC);
@@ -313,11 +313,11 @@ op_insert(ledger *l, struct ledger_op *op, int64_t now, struct cs_err *e)
 	}
 	if (rc == SQLITE_CONSTRAINT && sqlite3_extended_errcode(l->wdb) ==
 	    SQLITE_CONSTRAINT_UNIQUE) {
-		char hex[33];
+		char hex[2 * LEDGER_SERIAL_LEN + 1];
 		long long other = 0;
 
-		ledger_hex(op->serial, 16, hex, 0);
-		sqlite3_bind_blob(l->w[W_SERIAL], 1, op->serial, 16, SQLITE_STATIC);
+		ledger_hex(op->serial, LEDGER_SERIAL_LEN, hex, 0);
+		sqlite3_bind_blob(l->w[W_SERIAL], 1, op->serial, LEDGER_SERIAL_LEN, SQLITE_STATIC);
 		if (sqlite3_step(l->w[W_SERIAL]) == SQLITE_ROW)
 			other = sqlite3_column_int64(l->w[W_SERIAL], 0);
 		w_done(l->w[W_SERIAL]);

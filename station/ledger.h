@@ -57,6 +57,7 @@ enum ledger_op_kind {
 #define LEDGER_DEVICE_ID_MAX 128
 #define LEDGER_NAME_MAX 64   /* profile, lot, fixture, slot */
 #define LEDGER_REASON_TEXT_MAX 512
+#define LEDGER_SERIAL_LEN 20 /* = CERT_SERIAL_LEN */
 
 /*
  * One transition. All pointers are borrowed and must stay valid until done
@@ -72,7 +73,7 @@ struct ledger_op {
 	const char *lot;     /* NULL: none */
 	const char *fixture; /* NULL: none (CLI) */
 	const char *slot;    /* NULL: none */
-	const uint8_t *serial;        /* RESERVE: 16 bytes; REFUSED: NULL */
+	const uint8_t *serial;        /* RESERVE: LEDGER_SERIAL_LEN bytes; REFUSED: NULL */
 	const uint8_t *pubkey_sha256; /* 32 bytes or NULL (refused before the key was read) */
 	const uint8_t *csr_sha256;    /* 32 bytes or NULL */
 	int64_t not_before, not_after; /* RESERVE */
@@ -111,7 +112,7 @@ struct ledger_record {
 	char lot[LEDGER_NAME_MAX + 1];
 	char fixture[LEDGER_NAME_MAX + 1];
 	char slot[LEDGER_NAME_MAX + 1];
-	uint8_t serial[16];
+	uint8_t serial[LEDGER_SERIAL_LEN];
 	int has_serial;
 	uint8_t pubkey_sha256[32];
 	uint8_t csr_sha256[32];

@@ -19,7 +19,7 @@
 
 struct export_row {
 	struct ledger_record rec;
-	char serial[33];
+	char serial[2 * LEDGER_SERIAL_LEN + 1];
 	char sha1[41];
 	char sha256[65];
 	char not_before[32], not_after[32], created_at[64];
@@ -100,7 +100,7 @@ row_prepare(sqlite3_stmt *st, struct export_row *r)
 	if (rc != 0)
 		return rc;
 	if (r->rec.has_serial)
-		ledger_hex(r->rec.serial, 16, r->serial, 1);
+		ledger_hex(r->rec.serial, LEDGER_SERIAL_LEN, r->serial, 1);
 	if (r->rec.cert_der != NULL) {
 		if (EVP_Digest(r->rec.cert_der, r->rec.cert_len, md, &n, EVP_sha1(), NULL) != 1)
 			return CS_ERR_INTERNAL;

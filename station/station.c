@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -154,11 +153,10 @@ station_verification_cert(struct station *st, const char *code, uint8_t *out, si
 	}
 
 	memset(&t, 0, sizeof(t));
-	if (RAND_bytes(t.serial, sizeof(t.serial)) != 1) {
+	if (cert_serial_generate(t.serial, now * 1000000) != CS_OK) {
 		rc = cs_err_set(err, CS_ERR_INTERNAL, "CSPRNG failed");
 		goto out;
 	}
-	t.serial[0] = (uint8_t)((t.serial[0] & 0x7f) | 0x40);
 	t.sig_alg = st->ca->sig_alg;
 	t.issuer_name = st->ca->issuer_name;
 	t.issuer_name_len = st->ca->issuer_name_len;

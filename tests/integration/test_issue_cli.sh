@@ -39,7 +39,7 @@ grep -q "TLS Web Client Authentication" <<<"$text" && ok || fail "no clientAuth 
 # The device's public key is the CSR's.
 [ "$(openssl x509 -in "$WORK/dev1.chain.pem" -noout -pubkey)" = "$(openssl req -in "$WORK/dev1.csr" -noout -pubkey)" ] && ok || fail "public key differs from the CSR's"
 serial=$(openssl x509 -in "$WORK/dev1.chain.pem" -noout -serial | cut -d= -f2)
-[ "${#serial}" -eq 32 ] && ok || fail "serial is not 128 bits: $serial"
+[ "${#serial}" -eq 40 ] && ok || fail "serial is not 20 octets (prefix + 128 random bits): $serial"
 
 # 2. Re-delivery: same device ID, same key -> byte-identical certificate, same serial.
 "$CS" issue --config "$cfg" --csr "$WORK/dev1.csr" --device-id dev-0001 --out "$WORK/dev1.again.pem" 2>"$WORK/again.err" && ok || fail "re-delivery refused"

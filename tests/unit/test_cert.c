@@ -517,8 +517,8 @@ test_times_and_minimal(void)
 
 	/* A serial with leading zero octets is written minimal. */
 	memset(t.serial, 0, sizeof(t.serial));
-	t.serial[14] = 0x01;
-	t.serial[15] = 0x02;
+	t.serial[CERT_SERIAL_LEN - 2] = 0x01;
+	t.serial[CERT_SERIAL_LEN - 1] = 0x02;
 	CHECK_INT_EQ(cert_tbs_encode(&t, tbs, sizeof(tbs), &tbs_len), 0);
 	CHECK(memcmp(tbs + 4, "\xa0\x03\x02\x01\x02\x02\x02\x01\x02", 9) == 0 ||
 	      memcmp(tbs + 3, "\xa0\x03\x02\x01\x02\x02\x02\x01\x02", 9) == 0);
@@ -786,9 +786,30 @@ test_lint(void)
 	EVP_PKEY_free(ca_key);
 }
 
+/* Serials: 20 octets, positive, time-ordered prefix, 128 random bits. */
+static void
+test_serial_generate(void)
+{
+	uint8_t a[CERT_SERIAL_LEN], b[CERT_SERIAL_LEN], c[CERT_SERIAL_LEN];
+	const int64_t t0 = (int64_t)1795000000 * 1000000;
+
+	CHECK_INT_EQ(cert_serial_generate(a, t0), 0);
+	CHECK_INT_EQ(cert_serial_generate(b, t0), 0);
+	CHECK_INT_EQ(cert_serial_generate(c, t0 + 1000), 0); /* one millisecond later */
+	CHECK((a[0] & 0xc0) == 0x40); /* positive and never a leading zero octet */
+	CHECK((c[0] & 0xc0) == 0x40);
+	CHECK(memcmp(a, b, 4) == 0);  /* same millisecond, same prefix */
+	CHECK(memcmp(a + 4, b + 4, CERT_SERIAL_RANDOM_LEN) != 0);
+	CHECK(memcmp(a, c, 4) < 0);   /* later serials sort after earlier ones */
+	/* The prefix wraps after 2^30 ms and stays positive. */
+	CHECK_INT_EQ(cert_serial_generate(c, t0 + (int64_t)(1u << 30) * 1000), 0);
+	CHECK(memcmp(a, c, 4) == 0);
+}
+
 int
 main(void)
 {
+	test_serial_generate();
 	test_issue();
 	test_times_and_minimal();
 	test_lint();

@@ -30,14 +30,14 @@ rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 }
 
 static void
-serial_make(uint8_t s[16], unsigned n)
+serial_make(uint8_t s[LEDGER_SERIAL_LEN], unsigned n)
 {
-	memset(s, 0, 16);
+	memset(s, 0, LEDGER_SERIAL_LEN);
 	s[0] = 0x42;
-	s[12] = (uint8_t)(n >> 24);
-	s[13] = (uint8_t)(n >> 16);
-	s[14] = (uint8_t)(n >> 8);
-	s[15] = (uint8_t)n;
+	s[LEDGER_SERIAL_LEN - 4] = (uint8_t)(n >> 24);
+	s[LEDGER_SERIAL_LEN - 3] = (uint8_t)(n >> 16);
+	s[LEDGER_SERIAL_LEN - 2] = (uint8_t)(n >> 8);
+	s[LEDGER_SERIAL_LEN - 1] = (uint8_t)n;
 }
 
 static int64_t
@@ -91,7 +91,7 @@ test_lifecycle(void)
 {
 	struct cs_err err = {0};
 	struct ledger_record rec;
-	uint8_t s1[16];
+	uint8_t s1[LEDGER_SERIAL_LEN];
 	ledger *l = ledger_open(dbpath, &err);
 	int64_t id;
 	int st;
@@ -109,7 +109,7 @@ test_lifecycle(void)
 	CHECK_INT_EQ(rec.state, LEDGER_RESERVED);
 	CHECK(strcmp(rec.device_id, "dev-0001") == 0);
 	CHECK(strcmp(rec.fixture, "F1") == 0);
-	CHECK(rec.has_serial && memcmp(rec.serial, s1, 16) == 0);
+	CHECK(rec.has_serial && memcmp(rec.serial, s1, LEDGER_SERIAL_LEN) == 0);
 	CHECK(rec.cert_der == NULL);
 	ledger_record_clear(&rec);
 
@@ -166,7 +166,7 @@ test_lifecycle(void)
 		    .profile = "widget-a", .serial = s1, .err = &err};
 
 		CHECK_INT_EQ(ledger_apply(l, &op), CS_ERR_LEDGER_CONFLICT);
-		CHECK_MSG_HAS(err, "serial 42000000000000000000000000000002");
+		CHECK_MSG_HAS(err, "serial 4200000000000000000000000000000000000002");
 		CHECK_MSG_HAS(err, "already recorded");
 		CHECK_INT_EQ(op.id, 0);
 	}
@@ -216,7 +216,7 @@ test_crash_recovery(void)
 {
 	struct cs_err err = {0};
 	struct ledger_record rec;
-	uint8_t s[16];
+	uint8_t s[LEDGER_SERIAL_LEN];
 	pid_t pid;
 	int wst = 0, st;
 	ledger *l;
@@ -256,7 +256,7 @@ test_crash_recovery(void)
 				CHECK(strcmp(rec.reason, "interrupted") == 0);
 				CHECK(strstr(rec.reason_text, "before the certificate was signed") !=
 				    NULL);
-				CHECK(rec.has_serial && memcmp(rec.serial, s, 16) == 0);
+				CHECK(rec.has_serial && memcmp(rec.serial, s, LEDGER_SERIAL_LEN) == 0);
 			}
 			ledger_record_clear(&rec);
 		}
@@ -283,7 +283,7 @@ test_crash_recovery(void)
 
 struct gc_op {
 	struct ledger_op op;
-	uint8_t serial[16];
+	uint8_t serial[LEDGER_SERIAL_LEN];
 	char device[32];
 	int calls;
 	int status;
@@ -414,7 +414,7 @@ test_group_commit(void)
 		for (j = 0; j < GC_OPS; j++) {
 			if (ledger_record_get(l, ops[i][j].op.id, &rec) != 0 ||
 			    strcmp(rec.device_id, ops[i][j].device) != 0 ||
-			    memcmp(rec.serial, ops[i][j].serial, 16) != 0 ||
+			    memcmp(rec.serial, ops[i][j].serial, LEDGER_SERIAL_LEN) != 0 ||
 			    strcmp(rec.reason, "interrupted") != 0)
 				ok = 0;
 			ledger_record_clear(&rec);
@@ -456,7 +456,7 @@ test_commit_failure(void)
 	struct hold h = {.calls = 0};
 	struct cs_err e1 = {0}, e2 = {0}, err = {0};
 	struct ledger_op a = {0}, b = {0}, c = {0};
-	uint8_t sa[16], sb[16], sc[16];
+	uint8_t sa[LEDGER_SERIAL_LEN], sb[LEDGER_SERIAL_LEN], sc[LEDGER_SERIAL_LEN];
 	sqlite3 *db = NULL;
 	ledger *l;
 	int st;

@@ -30,7 +30,7 @@ static int
 op_run(ledger *l, enum ledger_op_kind kind, int64_t *id, const char *device, unsigned n)
 {
 	static const uint8_t cert[600] = {0x30, 0x82, 0x02, 0x54};
-	uint8_t serial[16] = {0x11};
+	uint8_t serial[LEDGER_SERIAL_LEN] = {0x11};
 	struct cs_err err = {0};
 	struct ledger_op op = {
 		.kind = kind,
@@ -47,7 +47,7 @@ op_run(ledger *l, enum ledger_op_kind kind, int64_t *id, const char *device, uns
 	};
 	int rc;
 
-	serial[15] = (uint8_t)n;
+	serial[LEDGER_SERIAL_LEN - 1] = (uint8_t)n;
 	rc = ledger_apply(l, &op);
 	if (rc != 0)
 		fprintf(stderr, "op %d failed: %s\n", (int)kind, err.msg);

@@ -165,7 +165,7 @@ main(void)
 	uint8_t *der = NULL;
 	int der_len = 0, rc;
 	char sha1[41], sha256[65];
-	uint8_t serial[16] = {0x7A, 0x01};
+	uint8_t serial[LEDGER_SERIAL_LEN] = {0x7A, 0x01};
 	ledger *l;
 	struct ledger_op op = {0};
 	char *text, *field;
@@ -219,7 +219,7 @@ main(void)
 	CHECK(field != NULL && strcmp(field, "dev-0001") == 0);
 	free(field);
 	field = csv_get(text, 1, 2);
-	CHECK(field != NULL && strcmp(field, "7A010000000000000000000000000000") == 0);
+	CHECK(field != NULL && strcmp(field, "7A01000000000000000000000000000000000000") == 0);
 	free(field);
 	field = csv_get(text, 1, 3);
 	CHECK(field != NULL && strcmp(field, sha1) == 0);
