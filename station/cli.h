@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "hsm/hsm.h"
 #include "station/cs_error.h"
 
 #define CLI_EXIT_OK 0
@@ -28,11 +27,6 @@ int cli_file_write(const char *path, const void *data, size_t len, struct cs_err
 
 /* Print "certstation: <msg>" to stderr and return CLI_EXIT_FAIL. */
 int cli_fail(const struct cs_err *err);
-
-/* Create (or complete) a demo PKI in dir: token, key, root, issuing CA,
- * config (see cli_init.c). module NULL: the default. */
-int cli_demo_create(const char *dir, enum hsm_key_type type, const char *module, int verbose,
-    struct cs_err *err);
 
 int cli_init_main(int argc, char **argv);
 int cli_issue_main(int argc, char **argv);

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "station/cli.h"
+#include "station/demo.h"
 #include "station/station.h"
 
 #define BENCH_CSRS 32
@@ -717,7 +718,7 @@ bench_issue(const struct bench_opts *o)
 		double cfssl = -1;
 
 		snprintf(dir, sizeof(dir), "%s/%s", base, hsm_key_type_name(t));
-		if (cli_demo_create(dir, t, NULL, 0, &err) != CS_OK)
+		if (demo_pki_create(dir, t, NULL, 0, &err) != CS_OK)
 			return cli_fail(&err);
 		snprintf(cfg, sizeof(cfg), "%s/certstation.json", dir);
 		st = station_open(cfg, 0, &err);

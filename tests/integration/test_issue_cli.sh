@@ -125,6 +125,25 @@ grep -q "$sha256" "$WORK/export.csv" && ok || fail "SHA-256 thumbprint missing f
 "$CS" ledger export --config "$cfg" --format json --out "$WORK/export.json" && ok || fail "export json"
 python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert any(r.get('device_id')=='dev-0001' for r in d)" "$WORK/export.json" && ok || fail "json export lacks dev-0001"
 
+# 7. Usage errors exit 2 with a message, before touching anything.
+usage_exit() {
+  local rc=0
+  "$@" >/dev/null 2>"$WORK/usage.err" || rc=$?
+  checks=$((checks + 1))
+  [ "$rc" -eq 2 ] && [ -s "$WORK/usage.err" ] || fail "expected exit 2 with a message from: $*"
+}
+usage_exit "$CS" frobnicate
+usage_exit "$CS" issue --config "$cfg" --csr "$WORK/dev2.csr"
+usage_exit "$CS" ledger export --config "$cfg" --format xml
+usage_exit "$CS" ledger export --config "$cfg" --format csv --from yesterday
+usage_exit "$CS" init --demo "$WORK/x" --key-type P-999
+usage_exit "$CS" bench issue --threads 0
+expect_fail "cannot open" -- "$CS" issue --config "$cfg" --csr "$WORK/no-such.csr" --device-id dev-0009
+expect_fail "certstation.json" -- "$CS" issue --config "$WORK/no-such-dir/certstation.json" --csr "$WORK/dev2.csr" --device-id dev-0009
+# An export window that excludes everything still gives a header-only CSV.
+"$CS" ledger export --config "$cfg" --format csv --from 2000-01-01 --to 2000-01-02 --out "$WORK/empty.csv" && ok || fail "empty window export"
+[ "$(wc -l <"$WORK/empty.csv")" -eq 1 ] && ok || fail "empty window export has rows"
+
 db=$WORK/pki/state/ledger.sqlite
 cp "$db" "$WORK/pristine.sqlite"
 sqlite3 "$db" "UPDATE issuance SET device_id='evil' WHERE device_id='dev-0001';"
