@@ -34,5 +34,8 @@ int cli_ca_main(int argc, char **argv);
 int cli_ledger_main(int argc, char **argv);
 int cli_workorder_main(int argc, char **argv);
 int cli_bench_main(int argc, char **argv);
+int cli_sim_main(int argc, char **argv);
+int cli_ports_main(int argc, char **argv);
+int cli_run_main(int argc, char **argv);
 
 #endif

@@ -454,7 +454,7 @@ out:
 }
 
 static int
-bench_connect(int port)
+bench_connect(int tcp_port)
 {
 	struct sockaddr_in a;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -463,7 +463,7 @@ bench_connect(int port)
 		return -1;
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)port);
+	a.sin_port = htons((uint16_t)tcp_port);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
 		close(fd);
@@ -513,7 +513,7 @@ bench_cfssl(const struct bench_csrs *c, enum hsm_key_type t, const char *dir, do
 	size_t body_len = 0, req_len;
 	uint64_t ok = 0, bad = 0, ok_at_start = 0;
 	double t0, t_measure = 0, rate = -1;
-	int port = 18000 + (int)(getpid() % 2000), measuring = 0;
+	int tcp_port = 18000 + (int)(getpid() % 2000), measuring = 0;
 	pid_t pid;
 
 	for (int i = 0; i < BENCH_CFSSL_CONNS; i++)
@@ -529,7 +529,7 @@ bench_cfssl(const struct bench_csrs *c, enum hsm_key_type t, const char *dir, do
 	snprintf(ca, sizeof(ca), "-ca=%s/ca.pem", dir);
 	snprintf(key, sizeof(key), "-ca-key=%s/ca-key.pem", dir);
 	snprintf(conf, sizeof(conf), "-config=%s/cfssl.json", dir);
-	snprintf(port_arg, sizeof(port_arg), "-port=%d", port);
+	snprintf(port_arg, sizeof(port_arg), "-tcp_port=%d", tcp_port);
 	pid = fork();
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
@@ -565,7 +565,7 @@ bench_cfssl(const struct bench_csrs *c, enum hsm_key_type t, const char *dir, do
 	    body_len, body);
 
 	for (int tries = 0; tries < 100; tries++) {
-		int fd = bench_connect(port);
+		int fd = bench_connect(tcp_port);
 		if (fd >= 0) {
 			close(fd);
 			break;
@@ -573,10 +573,10 @@ bench_cfssl(const struct bench_csrs *c, enum hsm_key_type t, const char *dir, do
 		usleep(100000);
 	}
 	for (int i = 0; i < BENCH_CFSSL_CONNS; i++) {
-		conns[i].fd = bench_connect(port);
+		conns[i].fd = bench_connect(tcp_port);
 		conns[i].len = 0;
 		if (conns[i].fd < 0) {
-			snprintf(why, why_len, "cfssl serve did not accept connections on port %d", port);
+			snprintf(why, why_len, "cfssl serve did not accept connections on tcp_port %d", tcp_port);
 			goto out;
 		}
 		if (write(conns[i].fd, req, req_len) != (ssize_t)req_len)

@@ -9,6 +9,7 @@
  * enclosing key that exists (for a missing required key).
  */
 #include "station/config.h"
+#include "station/config_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,26 +32,9 @@
 #define CFG_DEFAULT_PIN_ENV "CERTSTATION_HSM_PIN"
 #define CFG_DEFAULT_DEVICE_ID_PATTERN "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 #define CFG_IDEVID_NOT_AFTER "99991231235959Z"
-#define CFG_PATH_MAX 4096
-#define CFG_URL_MAX 1024
-#define CFG_PATTERN_MAX 512
-#define CFG_MAX_DAYS 36500
-#define CFG_MAX_BACKDATE 86400
-#define CFG_DEPTH_MAX 16
-
-struct cfg_ctx {
-	const char *file;
-	const char *text;
-	size_t len;
-	const char *dir; /* absolute directory of the file */
-	struct cs_err *err;
-	struct json_locate_step path[CFG_DEPTH_MAX];
-	size_t depth;
-};
-
 /* ---- key path and error reporting ---- */
 
-static void
+void
 cfg_push_key(struct cfg_ctx *c, const char *key)
 {
 	if (c->depth < CFG_DEPTH_MAX) {
@@ -61,7 +45,7 @@ cfg_push_key(struct cfg_ctx *c, const char *key)
 	c->depth++;
 }
 
-static void
+void
 cfg_push_index(struct cfg_ctx *c, size_t index)
 {
 	if (c->depth < CFG_DEPTH_MAX) {
@@ -72,7 +56,7 @@ cfg_push_index(struct cfg_ctx *c, size_t index)
 	c->depth++;
 }
 
-static void
+void
 cfg_pop(struct cfg_ctx *c)
 {
 	if (c->depth > 0)
@@ -99,10 +83,9 @@ cfg_path_text(const struct cfg_ctx *c, char *buf, size_t cap)
 	}
 }
 
-static int cfg_fail(struct cfg_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* CS_ERR_CONFIG with "FILE:LINE:COLUMN: key 'PATH': <message>". */
-static int
+int
 cfg_fail(struct cfg_ctx *c, const char *fmt, ...)
 {
 	struct json_locate_pos pos = {1, 1, 0};
@@ -129,7 +112,7 @@ cfg_fail(struct cfg_ctx *c, const char *fmt, ...)
 
 /* ---- generic readers ---- */
 
-static int
+int
 cfg_check_keys(struct cfg_ctx *c, json_t *obj, const char *const *allowed)
 {
 	const char *key;
@@ -160,7 +143,7 @@ cfg_check_keys(struct cfg_ctx *c, json_t *obj, const char *const *allowed)
 	return 0;
 }
 
-static int
+int
 cfg_strdup(struct cfg_ctx *c, const char *s, char **out)
 {
 	char *d = strdup(s);
@@ -182,7 +165,7 @@ cfg_has_control(const char *s)
 }
 
 /* A string member. Absent: *out untouched (returns 0) unless required. */
-static int
+int
 cfg_string(struct cfg_ctx *c, json_t *obj, const char *key, int required, size_t max,
     char **out)
 {
@@ -213,7 +196,7 @@ out:
 	return rc;
 }
 
-static int
+int
 cfg_integer(struct cfg_ctx *c, json_t *obj, const char *key, json_int_t min, json_int_t max,
     const char *why, int64_t *out)
 {
@@ -232,7 +215,7 @@ cfg_integer(struct cfg_ctx *c, json_t *obj, const char *key, json_int_t min, jso
 	return rc;
 }
 
-static int
+int
 cfg_bool(struct cfg_ctx *c, json_t *obj, const char *key, int *out)
 {
 	json_t *v = json_object_get(obj, key);
@@ -250,7 +233,7 @@ cfg_bool(struct cfg_ctx *c, json_t *obj, const char *key, int *out)
 }
 
 /* One of names[]; *out gets its index. */
-static int
+int
 cfg_enum(struct cfg_ctx *c, json_t *obj, const char *key, const char *const *names, int *out)
 {
 	json_t *v = json_object_get(obj, key);
@@ -267,14 +250,27 @@ cfg_enum(struct cfg_ctx *c, json_t *obj, const char *key, const char *const *nam
 			}
 		}
 	}
-	rc = cfg_fail(c, "must be \"%s\" or \"%s\"", names[0], names[1]);
+	{
+		char list[256];
+		size_t used = 0;
+
+		list[0] = '\0';
+		for (int k = 0; names[k] != NULL && used < sizeof(list); k++) {
+			int w = snprintf(list + used, sizeof(list) - used, "%s\"%s\"",
+			    k == 0 ? "" : names[k + 1] == NULL ? " or " : ", ", names[k]);
+			if (w < 0)
+				break;
+			used += (size_t)w;
+		}
+		rc = cfg_fail(c, "must be %s", list);
+	}
 out:
 	cfg_pop(c);
 	return rc;
 }
 
 /* An object member (may be absent: *out = NULL). */
-static int
+int
 cfg_object(struct cfg_ctx *c, json_t *obj, const char *key, int required, json_t **out)
 {
 	json_t *v = json_object_get(obj, key);
@@ -296,7 +292,7 @@ cfg_object(struct cfg_ctx *c, json_t *obj, const char *key, int required, json_t
 
 /* An array member of 1..max entries (absent: *out = NULL). Leaves key pushed on success
  * with an array; the caller pops. */
-static int
+int
 cfg_array(struct cfg_ctx *c, json_t *obj, const char *key, size_t max, json_t **out)
 {
 	json_t *v = json_object_get(obj, key);
@@ -314,7 +310,7 @@ cfg_array(struct cfg_ctx *c, json_t *obj, const char *key, size_t max, json_t **
 	return 0;
 }
 
-static int
+int
 cfg_comment(struct cfg_ctx *c, json_t *obj)
 {
 	json_t *v = json_object_get(obj, "comment");
@@ -330,7 +326,7 @@ cfg_comment(struct cfg_ctx *c, json_t *obj)
 
 /* ---- paths ---- */
 
-static int
+int
 cfg_join(struct cfg_ctx *c, const char *dir, const char *rel, char **out)
 {
 	size_t need = strlen(dir) + 1 + strlen(rel) + 1;
@@ -345,7 +341,7 @@ cfg_join(struct cfg_ctx *c, const char *dir, const char *rel, char **out)
 }
 
 /* Make *p absolute against the config's directory if it is relative. */
-static int
+int
 cfg_resolve(struct cfg_ctx *c, char **p)
 {
 	char *rel = NULL;
@@ -361,7 +357,7 @@ cfg_resolve(struct cfg_ctx *c, char **p)
 }
 
 /* Directory of path as an absolute path. */
-static char *
+char *
 cfg_dir_of(const char *path)
 {
 	const char *slash = strrchr(path, '/');
@@ -1220,7 +1216,7 @@ out:
 
 /* ---- top level ---- */
 
-static int
+int
 cfg_read_file(const char *path, char **buf, size_t *len, struct cs_err *err)
 {
 	struct stat st;
@@ -1319,7 +1315,7 @@ struct cs_config *
 config_load(const char *path, struct cs_err *err)
 {
 	static const char *const keys[] = {"comment", "state_dir", "ledger", "hsm", "ca",
-		"issue_threads", "default_profile", "profiles", NULL};
+		"issue_threads", "default_profile", "profiles", "line", NULL};
 	static const char *const ca_keys[] = {"comment", "certificate", "chain", NULL};
 	struct cs_config *cfg = NULL;
 	struct cfg_ctx c;
@@ -1403,6 +1399,8 @@ config_load(const char *path, struct cs_err *err)
 		goto out;
 	cfg->issue_threads = (unsigned)threads;
 	rc = cfg_profiles(&c, root, cfg);
+	if (rc == 0)
+		rc = cfg_line(&c, root, cfg);
 out:
 	json_decref(root);
 	free(text);
@@ -1453,6 +1451,7 @@ config_free(struct cs_config *cfg)
 	free(cfg->default_profile);
 	for (size_t k = 0; k < cfg->profile_count; k++)
 		profile_release(&cfg->profiles[k]);
+	cfg_line_free(cfg);
 	free(cfg);
 }
 

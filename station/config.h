@@ -20,7 +20,11 @@
  *   "ca": { "certificate": "issuing-ca.pem", "chain": "root-ca.pem" },
  *   "issue_threads": 2,
  *   "default_profile": "device",
- *   "profiles": { "device": { ...struct profile... } }
+ *   "profiles": { "device": { ...struct profile... } },
+ *   "line": { "fixture_map": "fixtures.json",    // optional file holding {"slots": [...]}
+ *             "slots": [ { "name": "A1", "match": { "usb_serial": "FT4XY" },
+ *                          "dialect": "frame", "baud": 115200, "profile": "device" } ],
+ *             "timeouts": { "csr_ms": 30000, "readback_ms": 10000, ... } }
  * }
  */
 #ifndef STATION_CONFIG_H
@@ -30,6 +34,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fixtures/fixture.h"
+#include "fixtures/port.h"
+#include "protocols/proto.h"
 #include "station/cert.h"
 #include "station/cs_error.h"
 #include "station/csr.h"
@@ -96,6 +103,31 @@ struct config_env {
 	char *value;
 };
 
+#define CONFIG_MAX_SLOTS FIXTURE_WATCH_MAX
+
+/* One fixture slot: where its device is found and how to talk to it. */
+struct slot_config {
+	char *name;                  /* stays the same whichever /dev node the port is on */
+	struct fixture_match match;
+	enum proto_dialect dialect;
+	struct port_settings line;
+	char *profile;               /* NULL: the default profile */
+	unsigned max_frame;          /* frame dialect: largest frame the station accepts */
+};
+
+/* The line: fixture slots and the exchange's timing rules. */
+struct line_config {
+	struct slot_config *slots;
+	size_t slot_count;
+	unsigned scan_interval_ms;   /* hot-plug poll */
+	unsigned csr_timeout_ms;     /* CSR_REQUEST -> whole CSR (device key generation) */
+	unsigned readback_timeout_ms;/* chain acknowledged -> READBACK */
+	unsigned exchange_timeout_ms;/* any step: no progress at all for this long */
+	unsigned ack_timeout_ms;     /* frame: resend after this plus the frame's wire time */
+	unsigned retries;            /* frame: resends per frame */
+	unsigned gap_ms;             /* after RESULT: ignore input this long (device removal) */
+};
+
 struct cs_config {
 	char *path;      /* the file loaded */
 	char *state_dir; /* absolute or relative to cwd after resolution */
@@ -114,6 +146,7 @@ struct cs_config {
 	char *default_profile;
 	struct profile profiles[CONFIG_MAX_PROFILES];
 	size_t profile_count;
+	struct line_config line; /* slot_count 0: no "line" section */
 };
 
 /* Load and validate. NULL with err (CS_ERR_CONFIG / CS_ERR_IO) on failure. */

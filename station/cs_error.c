@@ -51,6 +51,19 @@ static const struct cs_error_entry cs_errors[] = {
 	{CS_ERR_LEDGER_CORRUPT, "ledger-corrupt", "ledger is corrupt"},
 	{CS_ERR_LEDGER_CONFLICT, "ledger-conflict", "ledger uniqueness conflict"},
 	{CS_ERR_LEDGER_TAMPERED, "ledger-tampered", "ledger audit chain is broken"},
+	{CS_ERR_PORT_NOT_FOUND, "port-not-found", "port not found"},
+	{CS_ERR_PORT_OPEN, "port-open", "port cannot be opened or configured"},
+	{CS_ERR_PORT_GONE, "port-gone", "port disappeared"},
+	{CS_ERR_TIMEOUT, "timeout", "timed out"},
+	{CS_ERR_DEVICE_TIMEOUT, "device-timeout", "device stopped answering"},
+	{CS_ERR_DEVICE_GONE, "device-gone", "device disconnected mid-exchange"},
+	{CS_ERR_DEVICE_PROTOCOL, "device-protocol", "device broke the protocol"},
+	{CS_ERR_DEVICE_TOO_LARGE, "device-too-large", "device sent an oversized frame or message"},
+	{CS_ERR_DEVICE_READBACK, "readback-mismatch", "device read back a different chain"},
+	{CS_ERR_DEVICE_ERROR, "device-error", "device reported a failure"},
+	{CS_ERR_CSR_NONCE, "csr-nonce", "CSR does not carry this exchange's nonce"},
+	{CS_ERR_ABORTED, "aborted", "exchange aborted by the station"},
+	{CS_ERR_DEVICE_VERSION, "device-version", "device protocol version not supported"},
 };
 
 static const struct cs_error_entry *

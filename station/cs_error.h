@@ -66,6 +66,23 @@ enum cs_status {
 	CS_ERR_LEDGER_CORRUPT = -71,
 	CS_ERR_LEDGER_CONFLICT = -72,    /* unique constraint (serial) */
 	CS_ERR_LEDGER_TAMPERED = -73,    /* audit chain broken */
+
+	/* ports */
+	CS_ERR_PORT_NOT_FOUND = -80,     /* no such port / no port matches the slot's rule */
+	CS_ERR_PORT_OPEN = -81,          /* port exists but cannot be opened or configured */
+	CS_ERR_PORT_GONE = -82,          /* device unplugged / peer closed mid-use */
+	CS_ERR_TIMEOUT = -83,            /* a bounded wait expired */
+
+	/* the device exchange (FAILED reasons of the line) */
+	CS_ERR_DEVICE_TIMEOUT = -90,     /* device stopped answering (stall) */
+	CS_ERR_DEVICE_GONE = -91,        /* device disconnected mid-exchange */
+	CS_ERR_DEVICE_PROTOCOL = -92,    /* garbage, malformed or unexpected messages */
+	CS_ERR_DEVICE_TOO_LARGE = -93,   /* oversized frame or message */
+	CS_ERR_DEVICE_READBACK = -94,    /* device read back something else than delivered */
+	CS_ERR_DEVICE_ERROR = -95,       /* device reported a failure of its own */
+	CS_ERR_CSR_NONCE = -96,          /* CSR lacks this exchange's nonce (replayed or stale) */
+	CS_ERR_ABORTED = -97,            /* slot paused or station stopping mid-exchange */
+	CS_ERR_DEVICE_VERSION = -98,     /* device speaks an unsupported protocol version */
 };
 
 #define CS_ERR_MSG_MAX 512

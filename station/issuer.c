@@ -18,6 +18,7 @@
  */
 #include "station/issuer.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/sha.h>
@@ -372,6 +373,23 @@ issuer_stage_check(struct issuer_job *job)
 	rc = csr_verify(&job->csr, &err);
 	if (rc != CS_OK)
 		goto refuse;
+	if (req->challenge != NULL) {
+		/* After the signature check: a replayed CSR is genuine, only stale. */
+		size_t want = strlen(req->challenge);
+
+		if (job->csr.challenge.p == NULL) {
+			rc = cs_err_set(&err, CS_ERR_CSR_NONCE,
+			    "CSR has no challengePassword; this exchange's nonce must be in it");
+			goto refuse;
+		}
+		if (job->csr.challenge.len != want ||
+		    CRYPTO_memcmp(job->csr.challenge.p, req->challenge, want) != 0) {
+			rc = cs_err_set(&err, CS_ERR_CSR_NONCE,
+			    "CSR challengePassword is not this exchange's nonce (replayed or stale "
+			    "CSR)");
+			goto refuse;
+		}
+	}
 
 	pthread_mutex_lock(&is->lock);
 	rc = issuer_inflight_claim(is, job);

@@ -46,6 +46,10 @@ struct issuer_request {
 	const char *profile; /* NULL: the default profile */
 	const char *fixture; /* NULL: none (CLI) */
 	const char *slot;
+	/* NULL: not checked (CLI). Else the CSR's challengePassword must be
+	 * exactly this string: the exchange's fresh nonce, so a replayed CSR is
+	 * refused (CS_ERR_CSR_NONCE). */
+	const char *challenge;
 	void (*done)(struct issuer_request *req);
 	void *arg;
 

@@ -62,14 +62,21 @@ static const char *const wsql[W_COUNT_] = {
 	[W_ROLLBACK] = "ROLLBACK",
 	[W_INSERT] = "INSERT INTO issuance(device_id, profile, lot, fixture, slot, serial, "
 		     "pubkey_sha256, csr_sha256, state, reason, reason_text, not_before, "
-		     "not_after, created_at, updated_at, duration_us) "
-		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15)",
-	[W_STATE] = "SELECT state FROM issuance WHERE id = ?1",
+		     "not_after, created_at, updated_at, duration_us, timings) "
+		     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, "
+		     "?16)",
+	[W_STATE] = "SELECT state, cert_der IS NOT NULL FROM issuance WHERE id = ?1",
+	/* A row that leaves FAILED (a signed certificate re-delivered after an
+	 * interrupted exchange) drops its old reason: the reason always
+	 * explains the current state. */
 	[W_UPDATE] = "UPDATE issuance SET state = ?1, cert_der = coalesce(?2, cert_der), "
 		     "readback_sha256 = coalesce(?3, readback_sha256), "
-		     "reason = coalesce(?4, reason), reason_text = coalesce(?5, reason_text), "
+		     "reason = CASE WHEN ?1 = 'FAILED' THEN coalesce(?4, reason) END, "
+		     "reason_text = CASE WHEN ?1 = 'FAILED' THEN coalesce(?5, reason_text) END, "
 		     "updated_at = ?6, "
-		     "duration_us = CASE WHEN ?7 > 0 THEN ?7 ELSE duration_us END "
+		     "duration_us = CASE WHEN ?7 > 0 THEN ?7 ELSE duration_us END, "
+		     "fixture = coalesce(?9, fixture), slot = coalesce(?10, slot), "
+		     "timings = coalesce(?11, timings) "
 		     "WHERE id = ?8",
 	[W_ROW] = "SELECT " LEDGER_ROW_COLUMNS " FROM issuance WHERE id = ?1",
 	[W_SERIAL] = "SELECT id FROM issuance WHERE serial = ?1",
@@ -87,11 +94,14 @@ enum rstmt {
 };
 
 static const char *const rsql[R_COUNT_] = {
+	/* A FAILED row that holds a certificate was signed and then interrupted
+	 * (device pulled, read-back wrong): that certificate is still the
+	 * device's, and is delivered again rather than a second one signed. */
 	[R_LATEST] = "SELECT " LEDGER_ROW_COLUMNS " FROM issuance WHERE device_id = ?1 "
-		     "AND state <> 'FAILED' ORDER BY id DESC LIMIT 1",
+		     "AND (state <> 'FAILED' OR cert_der IS NOT NULL) ORDER BY id DESC LIMIT 1",
 	[R_GET] = "SELECT " LEDGER_ROW_COLUMNS " FROM issuance WHERE id = ?1",
-	[R_LOT] = "SELECT count(*) FROM issuance WHERE lot = ?1 AND state <> 'FAILED' "
-		  "AND serial IS NOT NULL",
+	[R_LOT] = "SELECT count(*) FROM issuance WHERE lot = ?1 "
+		  "AND (state <> 'FAILED' OR cert_der IS NOT NULL) AND serial IS NOT NULL",
 	[R_ALLOW] = "SELECT a.lot, l.quota FROM allowlist a JOIN lot l ON l.lot = a.lot "
 		    "WHERE a.device_id = ?1",
 };
@@ -111,7 +121,8 @@ static const char schema_sql[] =
 	" cert_der BLOB,"
 	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
 	" duration_us INTEGER NOT NULL DEFAULT 0,"
-	" readback_sha256 BLOB);"
+	" readback_sha256 BLOB,"
+	" timings TEXT);"
 	"CREATE INDEX IF NOT EXISTS issuance_device ON issuance(device_id, id);"
 	"CREATE INDEX IF NOT EXISTS issuance_lot ON issuance(lot);"
 	"CREATE INDEX IF NOT EXISTS issuance_created ON issuance(created_at);"
@@ -305,6 +316,7 @@ op_insert(ledger *l, struct ledger_op *op, int64_t now, struct cs_err *e)
 	}
 	sqlite3_bind_int64(st, 14, now);
 	sqlite3_bind_int64(st, 15, op->duration_us > 0 ? op->duration_us : 0);
+	bind_opt_text(st, 16, op->timings, LEDGER_TIMINGS_MAX - 1);
 	rc = sqlite3_step(st);
 	w_done(st);
 	if (rc == SQLITE_DONE) {
@@ -336,13 +348,17 @@ allowed_from(enum ledger_op_kind k)
 	case LEDGER_OP_SIGNED:
 		return 1u << LEDGER_RESERVED;
 	case LEDGER_OP_INJECTED:
-		return 1u << LEDGER_SIGNED | 1u << LEDGER_INJECTED;
+		/* again after VERIFIED (rework: the same certificate re-delivered)
+		 * and after FAILED if a certificate is stored (checked by the caller) */
+		return 1u << LEDGER_SIGNED | 1u << LEDGER_INJECTED | 1u << LEDGER_VERIFIED |
+		    1u << LEDGER_FAILED;
 	case LEDGER_OP_VERIFIED:
 		return 1u << LEDGER_INJECTED;
 	case LEDGER_OP_FAILED:
 		return 1u << LEDGER_RESERVED | 1u << LEDGER_SIGNED | 1u << LEDGER_INJECTED;
 	case LEDGER_OP_REDELIVERED:
-		return 1u << LEDGER_SIGNED | 1u << LEDGER_INJECTED | 1u << LEDGER_VERIFIED;
+		return 1u << LEDGER_SIGNED | 1u << LEDGER_INJECTED | 1u << LEDGER_VERIFIED |
+		    1u << LEDGER_FAILED;
 	default:
 		return 0;
 	}
@@ -389,7 +405,7 @@ op_transition(ledger *l, struct ledger_op *op, int64_t now, const char *reason_o
 	sqlite3_stmt *st = l->w[W_STATE];
 	enum ledger_state from, to;
 	unsigned mask = allowed_from(op->kind);
-	int rc;
+	int rc, has_cert;
 
 	if (op->id <= 0)
 		return cs_err_set(e, CS_ERR_INVALID_ARG, "ledger: %s without an issuance id",
@@ -411,8 +427,13 @@ op_transition(ledger *l, struct ledger_op *op, int64_t now, const char *reason_o
 		return io_err(e, l->wdb, "state lookup");
 	}
 	from = ledger_state_parse((const char *)sqlite3_column_text(st, 0));
+	has_cert = sqlite3_column_int(st, 1);
 	w_done(st);
 	to = target_state(op->kind, from);
+	/* Leaving FAILED is only for a certificate that exists: a refusal or an
+	 * interrupted reservation stays failed for good. */
+	if (from == LEDGER_FAILED && !has_cert)
+		mask &= ~(1u << LEDGER_FAILED);
 	if (from == 0 || (mask & (1u << from)) == 0) {
 		char list[80];
 
@@ -444,6 +465,12 @@ op_transition(ledger *l, struct ledger_op *op, int64_t now, const char *reason_o
 	sqlite3_bind_int64(st, 6, now);
 	sqlite3_bind_int64(st, 7, op->duration_us);
 	sqlite3_bind_int64(st, 8, op->id);
+	if (op->kind == LEDGER_OP_INJECTED) {
+		/* a re-delivery may happen on another slot */
+		bind_opt_text(st, 9, op->fixture, LEDGER_NAME_MAX);
+		bind_opt_text(st, 10, op->slot, LEDGER_NAME_MAX);
+	}
+	bind_opt_text(st, 11, op->timings, LEDGER_TIMINGS_MAX - 1);
 	rc = sqlite3_step(st);
 	w_done(st);
 	if (rc != SQLITE_DONE)
@@ -796,10 +823,13 @@ db_configure(ledger *l, struct cs_err *err)
 		    "ledger %s has schema version %lld; this station knows up to version %d",
 		    l->path, (long long)v, LEDGER_SCHEMA_VERSION);
 	if (v < LEDGER_SCHEMA_VERSION) {
-		char sql[sizeof(schema_sql) + 128];
+		char sql[sizeof(schema_sql) + 256];
 
-		snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; %s PRAGMA user_version=%d; COMMIT;",
-		    schema_sql, LEDGER_SCHEMA_VERSION);
+		/* version 1 lacked issuance.timings; the CREATEs below are no-ops
+		 * for tables that exist */
+		snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; %s %s PRAGMA user_version=%d; COMMIT;",
+		    v == 1 ? "ALTER TABLE issuance ADD COLUMN timings TEXT;" : "", schema_sql,
+		    LEDGER_SCHEMA_VERSION);
 		rc = exec_sql(l->wdb, sql, err, "schema creation");
 		if (rc != 0) {
 			sqlite3_exec(l->wdb, "ROLLBACK", NULL, NULL, NULL);

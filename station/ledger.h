@@ -58,6 +58,7 @@ enum ledger_op_kind {
 #define LEDGER_NAME_MAX 64   /* profile, lot, fixture, slot */
 #define LEDGER_REASON_TEXT_MAX 512
 #define LEDGER_SERIAL_LEN 20 /* = CERT_SERIAL_LEN */
+#define LEDGER_TIMINGS_MAX 256
 
 /*
  * One transition. All pointers are borrowed and must stay valid until done
@@ -91,6 +92,10 @@ struct ledger_op {
 
 	int64_t duration_us; /* time spent so far on this issuance, stored with the row */
 
+	/* INJECTED / VERIFIED / FAILED / REFUSED: the exchange's step timings as
+	 * compact JSON ({"hello_ms":..,"csr_ms":..}), NULL: unchanged */
+	const char *timings;
+
 	/* completion: called on the writer thread once durable (status 0) or failed */
 	void (*done)(struct ledger_op *op, int status);
 	void *arg;
@@ -121,6 +126,7 @@ struct ledger_record {
 	int64_t duration_us;
 	char reason[64];
 	char reason_text[LEDGER_REASON_TEXT_MAX];
+	char timings[LEDGER_TIMINGS_MAX];
 	uint8_t *cert_der; /* owned, malloc'ed; NULL if not signed */
 	size_t cert_len;
 };

@@ -120,6 +120,7 @@ ledger_row_read(sqlite3_stmt *st, struct ledger_record *rec)
 	rec->duration_us = sqlite3_column_int64(st, LEDGER_COL_DURATION);
 	copy_text(st, LEDGER_COL_REASON, rec->reason, sizeof(rec->reason));
 	copy_text(st, LEDGER_COL_REASON_TEXT, rec->reason_text, sizeof(rec->reason_text));
+	copy_text(st, LEDGER_COL_TIMINGS, rec->timings, sizeof(rec->timings));
 	cert = sqlite3_column_blob(st, LEDGER_COL_CERT);
 	n = sqlite3_column_bytes(st, LEDGER_COL_CERT);
 	if (cert != NULL && n > 0) {
@@ -316,6 +317,7 @@ ledger_payload_build(sqlite3_stmt *st, const char *event, int64_t at, char **out
 	payload_text(&b, st, LEDGER_COL_REASON, "reason");
 	payload_text(&b, st, LEDGER_COL_REASON_TEXT, "reason_text");
 	payload_hex(&b, st, LEDGER_COL_READBACK, "readback_sha256");
+	payload_text(&b, st, LEDGER_COL_TIMINGS, "timings");
 	if (b.oom) {
 		free(b.p);
 		return CS_ERR_NOMEM;

@@ -17,7 +17,7 @@
 #include "station/cs_error.h"
 #include "station/ledger.h"
 
-#define LEDGER_SCHEMA_VERSION 1
+#define LEDGER_SCHEMA_VERSION 2 /* 2: issuance.timings */
 #define LEDGER_BUSY_TIMEOUT_MS 5000
 #define LEDGER_CERT_MAX (64 * 1024) /* a DER chain element larger than this is a bug */
 #define LEDGER_HASH_LEN 32
@@ -30,7 +30,7 @@
 #define LEDGER_ROW_COLUMNS                                                                       \
 	"id, state, device_id, profile, lot, fixture, slot, serial, pubkey_sha256, csr_sha256, " \
 	"not_before, not_after, cert_der, created_at, updated_at, duration_us, reason, "         \
-	"reason_text, readback_sha256"
+	"reason_text, readback_sha256, timings"
 
 enum ledger_col {
 	LEDGER_COL_ID = 0,
@@ -52,6 +52,7 @@ enum ledger_col {
 	LEDGER_COL_REASON,
 	LEDGER_COL_REASON_TEXT,
 	LEDGER_COL_READBACK,
+	LEDGER_COL_TIMINGS,
 	LEDGER_COL_COUNT_,
 };
 

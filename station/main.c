@@ -35,9 +35,20 @@ static const char cli_usage[] =
     "        issuances with serial, SHA-1/SHA-256 thumbprints, validity, state, PEM.\n"
     "  workorder import --config F FILE.csv\n"
     "        load the allowlist: device_id,lot,quota per line.\n"
+    "  run --config F [--devices N] [--seconds S]\n"
+    "        the station daemon: provisions devices in every fixture slot of the\n"
+    "        config's \"line\" section until SIGTERM.\n"
     "  bench issue [--seconds N] [--threads LIST] [--key-types LIST] [--no-cfssl]\n"
     "        issuance rate through the full transaction next to the raw HSM sign\n"
     "        rate, the crypto-only bound and cfssl, with ratios.\n"
+    "  sim --count N [--dialect frame|text] [--baud B] [--links DIR] [--fault SPEC]...\n"
+    "        virtual fixtures: N pty ports playing simulated devices through the\n"
+    "        provisioning protocol (see `certstation sim --help`).\n"
+    "  ports [--config F] [--json] [--slot NAME=RULE]...\n"
+    "        serial ports with USB VID:PID, serial number and location; which port\n"
+    "        each slot's match rule selects now, and which slots have none.\n"
+    "  ports loopback PORT [--baud LIST] [--bytes N] [--flow none|rtscts|xonxoff]\n"
+    "        TX-RX jumper self-test of one port at each baud rate.\n"
     "\n"
     "The config file defaults to $CERTSTATION_CONFIG, else " CLI_DEFAULT_CONFIG ".\n"
     "The HSM PIN comes from the key URI's pin-source=file:PATH or from the\n"
@@ -127,7 +138,10 @@ static const struct cli_command cli_commands[] = {
 	{"ca", cli_ca_main},
 	{"ledger", cli_ledger_main},
 	{"workorder", cli_workorder_main},
+	{"run", cli_run_main},
 	{"bench", cli_bench_main},
+	{"sim", cli_sim_main},
+	{"ports", cli_ports_main},
 };
 
 int

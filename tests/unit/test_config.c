@@ -79,7 +79,9 @@ test_cases(void)
 			CHECK_MSG_HAS(err, expect);
 			if (cfg != NULL || strstr(err.msg, expect) == NULL)
 				fprintf(stderr, "  case %s\n", de->d_name);
-			/* every message names the file and a position */
+			/* every message names the file (the config or a file it
+			 * includes from the case's folder) and a position */
+			snprintf(input, sizeof(input), "%s/%s/", CASES_DIR, de->d_name);
 			CHECK(strncmp(err.msg, input, strlen(input)) == 0);
 		}
 		config_free(cfg);
@@ -279,6 +281,68 @@ test_relative_config_path(void)
 	CHECK(chdir(cwd) == 0);
 }
 
+/* The line section: slots from the config and from the fixture-map file,
+ * with their defaults and a path rule resolved against the map's folder. */
+static void
+test_line(void)
+{
+	char path[1024], expect[1200];
+	struct cs_err err;
+	struct cs_config *cfg;
+
+	snprintf(path, sizeof(path), "%s/line-valid/input.json", CASES_DIR);
+	cfg = config_load(path, &err);
+	CHECK(cfg != NULL);
+	if (cfg != NULL) {
+		const struct slot_config *a = &cfg->line.slots[0], *b = &cfg->line.slots[1];
+
+		CHECK_INT_EQ(cfg->line.slot_count, 2);
+		CHECK(strcmp(a->name, "A1") == 0);
+		CHECK_INT_EQ(a->match.kind, FIXTURE_MATCH_USB_SERIAL);
+		CHECK(strcmp(a->match.value, "FT1") == 0);
+		CHECK_INT_EQ(a->dialect, PROTO_DIALECT_FRAME);
+		CHECK_INT_EQ(a->line.baud, 115200);
+		CHECK_INT_EQ(a->line.data_bits, 8);
+		CHECK_INT_EQ(a->line.parity, PORT_PARITY_NONE);
+		CHECK_INT_EQ(a->line.stop_bits, 1);
+		CHECK_INT_EQ(a->line.flow, PORT_FLOW_NONE);
+		CHECK(a->profile == NULL);
+		CHECK_INT_EQ(a->max_frame, PROTO_FRAME_DEFAULT);
+		CHECK_INT_EQ(b->match.kind, FIXTURE_MATCH_TCP);
+		CHECK_INT_EQ(b->dialect, PROTO_DIALECT_TEXT);
+		CHECK_INT_EQ(b->line.baud, 921600);
+		CHECK_INT_EQ(b->line.parity, PORT_PARITY_EVEN);
+		CHECK_INT_EQ(b->line.flow, PORT_FLOW_RTSCTS);
+		CHECK(b->profile != NULL && strcmp(b->profile, "a") == 0);
+		CHECK_INT_EQ(cfg->line.csr_timeout_ms, 5000);
+		CHECK_INT_EQ(cfg->line.readback_timeout_ms, 10000);
+		CHECK_INT_EQ(cfg->line.scan_interval_ms, 500);
+	}
+	config_free(cfg);
+
+	snprintf(path, sizeof(path), "%s/line-fixture-map-valid/input.json", CASES_DIR);
+	cfg = config_load(path, &err);
+	CHECK(cfg != NULL);
+	if (cfg != NULL) {
+		CHECK_INT_EQ(cfg->line.slot_count, 2);
+		CHECK_INT_EQ(cfg->line.slots[0].match.kind, FIXTURE_MATCH_USB_LOCATION);
+		CHECK(strcmp(cfg->line.slots[1].name, "sim-0") == 0);
+		CHECK_INT_EQ(cfg->line.slots[1].match.kind, FIXTURE_MATCH_PATH);
+		snprintf(expect, sizeof(expect), "%s/line-fixture-map-valid/links/sim-0", CASES_DIR);
+		CHECK(strcmp(cfg->line.slots[1].match.value, expect) == 0);
+		CHECK_INT_EQ(cfg->line.slots[1].dialect, PROTO_DIALECT_TEXT);
+	}
+	config_free(cfg);
+
+	/* no line section: no slots, defaults still set for commands that ask */
+	snprintf(path, sizeof(path), "%s/valid-minimal/input.json", CASES_DIR);
+	cfg = config_load(path, &err);
+	CHECK(cfg != NULL);
+	if (cfg != NULL)
+		CHECK_INT_EQ(cfg->line.slot_count, 0);
+	config_free(cfg);
+}
+
 static void
 test_tempdir_cases(void)
 {
@@ -474,6 +538,7 @@ main(void)
 	test_full_roundtrip();
 	test_minimal_defaults();
 	test_relative_config_path();
+	test_line();
 	test_tempdir_cases();
 	test_example_config();
 	test_expand();

@@ -91,9 +91,9 @@ test_lifecycle(void)
 {
 	struct cs_err err = {0};
 	struct ledger_record rec;
-	uint8_t s1[LEDGER_SERIAL_LEN];
+	uint8_t s1[LEDGER_SERIAL_LEN], s7[LEDGER_SERIAL_LEN];
 	ledger *l = ledger_open(dbpath, &err);
-	int64_t id;
+	int64_t id, refused_id;
 	int st;
 
 	CHECK(l != NULL);
@@ -144,6 +144,7 @@ test_lifecycle(void)
 	 * FAILED once only. */
 	serial_make(s1, 2);
 	id = reserve(l, "dev-0002", "L1", s1, &st);
+	refused_id = id;
 	CHECK_INT_EQ(st, 0);
 	CHECK_INT_EQ(transition(l, LEDGER_OP_VERIFIED, id, &err), CS_ERR_INVALID_ARG);
 	CHECK_MSG_HAS(err, "from RESERVED to VERIFIED");
@@ -159,6 +160,51 @@ test_lifecycle(void)
 	CHECK(strcmp(rec.reason_text, "C_Sign returned CKR_DEVICE_ERROR") == 0);
 	ledger_record_clear(&rec);
 	CHECK_INT_EQ(ledger_device_latest(l, "dev-0002", &rec), CS_ERR_NOT_FOUND);
+
+	/* An exchange interrupted after signing: the row fails with its reason,
+	 * but keeps its certificate, so the device that comes back gets that
+	 * certificate again and the row can still reach VERIFIED (the old
+	 * reason goes; the audit trail keeps the history). */
+	serial_make(s7, 7);
+	id = reserve(l, "dev-0007", "L1", s7, &st);
+	CHECK_INT_EQ(st, 0);
+	CHECK_INT_EQ(transition(l, LEDGER_OP_SIGNED, id, &err), 0);
+	{
+		struct ledger_op op = {.kind = LEDGER_OP_FAILED, .id = id,
+		    .reason = CS_ERR_DEVICE_GONE, .reason_text = "device left mid-chain",
+		    .timings = "{\"hello_ms\":3}", .err = &err};
+
+		CHECK_INT_EQ(ledger_apply(l, &op), 0);
+	}
+	CHECK_INT_EQ(ledger_device_latest(l, "dev-0007", &rec), 0);
+	CHECK_INT_EQ(rec.id, id);
+	CHECK_INT_EQ(rec.state, LEDGER_FAILED);
+	CHECK(strcmp(rec.reason, "device-gone") == 0);
+	CHECK(strcmp(rec.timings, "{\"hello_ms\":3}") == 0);
+	ledger_record_clear(&rec);
+	CHECK_INT_EQ(transition(l, LEDGER_OP_REDELIVERED, id, &err), 0);
+	{
+		struct ledger_op op = {.kind = LEDGER_OP_INJECTED, .id = id, .fixture = "F2",
+		    .slot = "9", .timings = "{\"chain_ms\":5}", .err = &err};
+
+		CHECK_INT_EQ(ledger_apply(l, &op), 0);
+	}
+	CHECK_INT_EQ(transition(l, LEDGER_OP_VERIFIED, id, &err), 0);
+	CHECK_INT_EQ(ledger_record_get(l, id, &rec), 0);
+	CHECK_INT_EQ(rec.state, LEDGER_VERIFIED);
+	CHECK(rec.reason[0] == '\0');
+	CHECK(rec.reason_text[0] == '\0');
+	CHECK(strcmp(rec.slot, "9") == 0);
+	CHECK(strcmp(rec.fixture, "F2") == 0);
+	CHECK(strcmp(rec.timings, "{\"chain_ms\":5}") == 0);
+	ledger_record_clear(&rec);
+	/* rework after VERIFIED: delivered again, then verified again */
+	CHECK_INT_EQ(transition(l, LEDGER_OP_INJECTED, id, &err), 0);
+	CHECK_INT_EQ(transition(l, LEDGER_OP_VERIFIED, id, &err), 0);
+	/* a failure without a certificate stays failed for good */
+	CHECK_INT_EQ(transition(l, LEDGER_OP_INJECTED, refused_id, &err), CS_ERR_INVALID_ARG);
+	CHECK_MSG_HAS(err, "from FAILED to INJECTED");
+	CHECK_INT_EQ(transition(l, LEDGER_OP_REDELIVERED, refused_id, &err), CS_ERR_INVALID_ARG);
 
 	/* Duplicate serial. */
 	{
@@ -197,7 +243,9 @@ test_lifecycle(void)
 		CHECK(strstr(rec.reason_text, "does not verify") != NULL);
 		ledger_record_clear(&rec);
 		CHECK_INT_EQ(ledger_lot_issued(l, "L1", &n), 0);
-		CHECK_INT_EQ(n, 1); /* dev-0001 only: dev-0002 failed, dev-bad refused */
+		/* dev-0001 and dev-0007 (its exchange failed, but its certificate
+		 * exists); not dev-0002 (failed unsigned) nor dev-bad (refused) */
+		CHECK_INT_EQ(n, 2);
 		CHECK_INT_EQ(ledger_lot_issued(l, "nope", &n), 0);
 		CHECK_INT_EQ(n, 0);
 		/* a refused row whose device ID is unusable is still recorded */
@@ -565,7 +613,7 @@ test_submit_after_close_and_schema(void)
 	sqlite3_finalize(st);
 	CHECK_INT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
 	CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
-	CHECK_INT_EQ(sqlite3_column_int(st, 0), 1);
+	CHECK_INT_EQ(sqlite3_column_int(st, 0), 2);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 
@@ -579,6 +627,45 @@ test_submit_after_close_and_schema(void)
 	CHECK_INT_EQ(err.code, CS_ERR_LEDGER_CORRUPT);
 	CHECK_MSG_HAS(err, "schema version 9");
 	ledger_close(l);
+
+	int64_t old_id = 0;
+
+	/* A version-1 ledger (no timings column) is upgraded in place and its
+	 * rows stay readable. */
+	snprintf(other, sizeof(other), "%s/v1.db", dir);
+	l = ledger_open(other, &err);
+	CHECK(l != NULL);
+	if (l != NULL) {
+		uint8_t s[LEDGER_SERIAL_LEN];
+		int status;
+
+		serial_make(s, 11);
+		old_id = reserve(l, "old-1", NULL, s, &status);
+		CHECK(old_id > 0);
+		CHECK_INT_EQ(status, 0);
+		ledger_close(l);
+	}
+	CHECK_INT_EQ(sqlite3_open(other, &db), SQLITE_OK);
+	CHECK_INT_EQ(sqlite3_exec(db, "ALTER TABLE issuance DROP COLUMN timings; PRAGMA user_version=1",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	l = ledger_open(other, &err);
+	CHECK(l != NULL);
+	if (l != NULL) {
+		struct ledger_record rec;
+
+		CHECK_INT_EQ(ledger_record_get(l, old_id, &rec), 0);
+		CHECK(strcmp(rec.device_id, "old-1") == 0);
+		CHECK(rec.timings[0] == '\0');
+		ledger_record_clear(&rec);
+		ledger_close(l);
+	}
+	CHECK_INT_EQ(sqlite3_open(other, &db), SQLITE_OK);
+	CHECK_INT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
+	CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
+	CHECK_INT_EQ(sqlite3_column_int(st, 0), 2);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
 
 	snprintf(other, sizeof(other), "%s/no/such/dir/x.db", dir);
 	CHECK(ledger_open(other, &err) == NULL);
