@@ -185,7 +185,8 @@ int proto_msg_encode(const struct proto_msg *m, uint8_t *out, size_t cap, size_t
 /* Decode a whole TLV payload of the given type. Slices in m point into in,
  * which must outlive m. Unknown tags are skipped (forward compatibility);
  * duplicate or oversize known tags, missing required tags and truncation
- * are PROTO_E_MALFORMED / PROTO_E_TOO_LARGE. */
+ * are PROTO_E_MALFORMED / PROTO_E_TOO_LARGE; so is a type that is not a
+ * message (PROTO_E_MALFORMED). */
 int proto_msg_decode(uint8_t type, const uint8_t *in, size_t len, struct proto_msg *m);
 
 /* ---- the frame codec (single frames; no chunking, no ACKs) ---- */
@@ -298,6 +299,9 @@ struct proto_link {
 	size_t txt_pos_;
 };
 
+/* 0, or PROTO_E_ARG: unknown dialect/role, a missing buffer, or (frame)
+ * max_frame outside PROTO_FRAME_MIN..PROTO_FRAME_MAX, frame_cap < max_frame,
+ * ack_timeout_ms 0. cfg is copied; cfg.ack_timeout_ms may be changed later. */
 int proto_link_init(struct proto_link *l, const struct proto_link_config *cfg);
 
 /* Forget any partial message in both directions (after an abort); keeps stats and peer_max_frame. */
@@ -307,29 +311,43 @@ void proto_link_reset(struct proto_link *l);
  * Received bytes. Consumes all of them (a frame dialect link also queues
  * the ACK/NAK they call for). Returns 0, or a negative proto_status when
  * the peer violated the protocol beyond recovery (a message over rx_cap,
- * a text line over PROTO_LINE_MAX); bad frames alone are counted and
- * NAKed, not fatal.
+ * a text line over PROTO_LINE_MAX: PROTO_E_TOO_LARGE; a complete message
+ * that breaks the field rules: PROTO_E_MALFORMED, the message is dropped);
+ * the first such error of the call is returned and the link stays usable.
+ * Bad frames alone are counted and NAKed, not fatal; so are text lines that
+ * do not start with a keyword (boot logs). Both set stats.last_bad.
  */
 int proto_link_input(struct proto_link *l, const uint8_t *in, size_t n, uint64_t now_ms);
 
 /* 1 and *m when a whole message has arrived (slices valid until the next
- * input call), else 0. */
+ * input call), else 0. Call it after every input call: a message completing
+ * while the previous one is still untaken is not acknowledged (frame: the
+ * sender resends it) or is dropped and counted in bad_lines (text). */
 int proto_link_recv(struct proto_link *l, struct proto_msg *m);
 
 /* Queue a message. PROTO_E_BUSY while the previous one is not yet fully
- * acknowledged (frame) or written (text). */
+ * acknowledged (frame) or written (text). m is copied (as TLV into tx_buf:
+ * PROTO_E_SPACE if it does not fit); field errors as proto_msg_encode();
+ * text: PROTO_E_TOO_LARGE if its first line would pass PROTO_LINE_MAX.
+ * Frame dialect: a HELLO (device) or CSR_REQUEST (station) announces
+ * cfg.max_frame, whatever m->max_frame says; text never carries max_frame. */
 int proto_link_send(struct proto_link *l, const struct proto_msg *m, uint64_t now_ms);
 
-/* 1 when the last message sent has been fully written (text) or acknowledged (frame). */
+/* 1 when the last message sent has been fully written (text) or acknowledged
+ * (frame); also before the first send; 0 after PROTO_E_TIMEOUT until the next send. */
 int proto_link_send_done(const struct proto_link *l);
 
-/* Bytes to write now: copies up to cap into out and returns the count (0: nothing). */
+/* Bytes to write now: copies up to cap into out and returns the count (0: nothing).
+ * Call it after every other call until it returns 0. A frame's ACK timer
+ * starts when its last byte is returned here. */
 size_t proto_link_output(struct proto_link *l, uint8_t *out, size_t cap, uint64_t now_ms);
 
 /*
  * Time passes: resend an unacknowledged frame when its deadline is due.
- * Returns 0, or PROTO_E_TIMEOUT when retries are exhausted.
- * *next_ms = when to call again (UINT64_MAX: nothing pending).
+ * Returns 0, or PROTO_E_TIMEOUT (once) when retries are exhausted: the
+ * message is given up and the link is ready for the next one.
+ * *next_ms = when to call again (UINT64_MAX: no frame waiting for its ACK;
+ * a resend it queued is fetched with proto_link_output()). Text: no-op.
  */
 int proto_link_tick(struct proto_link *l, uint64_t now_ms, uint64_t *next_ms);
 

@@ -16,9 +16,9 @@
 /* Nibble table of the reflected IEEE polynomial 0xedb88320: 64 bytes of
  * constants instead of 1 KiB, for firmware. */
 static const uint32_t crc_nibble[16] = {
-	0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu, 0x76dc4190u, 0x6b6b51f4u,
-	0x4db26158u, 0x5005713cu, 0xedb88320u, 0xf00f9344u, 0xd6d6a3e8u, 0xcb61b38cu,
-	0x9b64c2b0u, 0x86d3d2d4u, 0xa00ae278u, 0xbdbdf21cu,
+    0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu, 0x76dc4190u, 0x6b6b51f4u,
+    0x4db26158u, 0x5005713cu, 0xedb88320u, 0xf00f9344u, 0xd6d6a3e8u, 0xcb61b38cu,
+    0x9b64c2b0u, 0x86d3d2d4u, 0xa00ae278u, 0xbdbdf21cu,
 };
 
 uint32_t
@@ -179,7 +179,7 @@ decoder_finish(struct proto_frame_decoder *d, struct proto_frame *f)
 
 int
 proto_frame_decode(struct proto_frame_decoder *d, const uint8_t *in, size_t n, size_t *used,
-    struct proto_frame *f)
+                   struct proto_frame *f)
 {
 	size_t i;
 

@@ -48,8 +48,7 @@ proto_link_init(struct proto_link *l, const struct proto_link_config *cfg)
 		return PROTO_E_ARG;
 	if (cfg->dialect == PROTO_DIALECT_FRAME &&
 	    (cfg->max_frame < PROTO_FRAME_MIN || cfg->max_frame > PROTO_FRAME_MAX ||
-		cfg->frame_buf == NULL || cfg->frame_cap < cfg->max_frame ||
-		cfg->ack_timeout_ms == 0))
+	     cfg->frame_buf == NULL || cfg->frame_cap < cfg->max_frame || cfg->ack_timeout_ms == 0))
 		return PROTO_E_ARG;
 	l->cfg = *cfg;
 	l->peer_max_frame = PROTO_FRAME_MIN;
@@ -144,7 +143,7 @@ rx_message_done(struct proto_link *l)
 	l->rx_ready_ = 1;
 	if (l->rx_msg_.max_frame != 0 &&
 	    ((l->cfg.role == PROTO_ROLE_STATION && l->rx_msg_.type == PROTO_HELLO) ||
-		(l->cfg.role == PROTO_ROLE_DEVICE && l->rx_msg_.type == PROTO_CSR_REQUEST)))
+	     (l->cfg.role == PROTO_ROLE_DEVICE && l->rx_msg_.type == PROTO_CSR_REQUEST)))
 		l->peer_max_frame = l->rx_msg_.max_frame;
 	else if (l->cfg.role == PROTO_ROLE_STATION && l->rx_msg_.type == PROTO_HELLO)
 		l->peer_max_frame = PROTO_FRAME_MIN; /* a HELLO that announces nothing */
@@ -161,7 +160,8 @@ rx_data(struct proto_link *l, const struct proto_frame *f)
 	}
 	if (f->flags & PROTO_FLAG_FIRST) {
 		if (l->rx_ready_)
-			return; /* the caller has not taken the last message: no ACK, peer resends */
+			return; /* the caller has not taken the last message: no ACK, peer resends
+			         */
 		/* any seq: a peer that restarted begins a new count */
 		l->rx_in_msg_ = 1;
 		l->rx_type_ = f->type;
@@ -306,10 +306,10 @@ proto_link_send(struct proto_link *l, const struct proto_msg *m, uint64_t now_ms
 	tmp = *m;
 	if (l->cfg.dialect == PROTO_DIALECT_FRAME &&
 	    ((l->cfg.role == PROTO_ROLE_DEVICE && m->type == PROTO_HELLO) ||
-		(l->cfg.role == PROTO_ROLE_STATION && m->type == PROTO_CSR_REQUEST)))
+	     (l->cfg.role == PROTO_ROLE_STATION && m->type == PROTO_CSR_REQUEST)))
 		tmp.max_frame = l->cfg.max_frame; /* the link announces what it accepts */
 	else if (l->cfg.dialect == PROTO_DIALECT_TEXT)
-		tmp.max_frame = 0;                /* no frames in text */
+		tmp.max_frame = 0; /* no frames in text */
 	rc = proto_msg_encode(&tmp, l->cfg.tx_buf, l->cfg.tx_cap, &len);
 	if (rc != 0)
 		return rc;

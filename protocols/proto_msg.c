@@ -388,16 +388,13 @@ decode_field(struct proto_msg *m, uint8_t tag, const uint8_t *v, size_t n, size_
 	}
 }
 
-int
-proto_msg_decode(uint8_t type, const uint8_t *in, size_t len, struct proto_msg *m)
+static int
+decode_fields(uint8_t type, const uint8_t *in, size_t len, struct proto_msg *m)
 {
 	size_t pos = 0, chain_total = 0;
 	unsigned seen = 0;
 	int rc;
 
-	if (m == NULL || (in == NULL && len > 0))
-		return PROTO_E_ARG;
-	memset(m, 0, sizeof(*m));
 	m->type = (enum proto_type)type;
 	if (type < PROTO_HELLO || type > PROTO_ERROR)
 		return PROTO_E_MALFORMED;
@@ -431,4 +428,21 @@ proto_msg_decode(uint8_t type, const uint8_t *in, size_t len, struct proto_msg *
 	if (type == PROTO_CHAIN && m->cert_count == 0)
 		return PROTO_E_MALFORMED;
 	return PROTO_OK;
+}
+
+int
+proto_msg_decode(uint8_t type, const uint8_t *in, size_t len, struct proto_msg *m)
+{
+	int rc;
+
+	if (m == NULL || (in == NULL && len > 0))
+		return PROTO_E_ARG;
+	memset(m, 0, sizeof(*m));
+	rc = decode_fields(type, in, len, m);
+	if (rc != 0) {
+		/* no half-filled message for a caller that ignores the status */
+		memset(m, 0, sizeof(*m));
+		m->type = (enum proto_type)type;
+	}
+	return rc;
 }

@@ -95,12 +95,9 @@ proto_reason_name(int reason)
 }
 
 static const char *const key_type_names[] = {
-	[PROTO_KEY_UNKNOWN] = "unknown",
-	[PROTO_KEY_P256] = "p256",
-	[PROTO_KEY_P384] = "p384",
-	[PROTO_KEY_RSA2048] = "rsa2048",
-	[PROTO_KEY_RSA3072] = "rsa3072",
-	[PROTO_KEY_RSA4096] = "rsa4096",
+    [PROTO_KEY_UNKNOWN] = "unknown", [PROTO_KEY_P256] = "p256",
+    [PROTO_KEY_P384] = "p384",       [PROTO_KEY_RSA2048] = "rsa2048",
+    [PROTO_KEY_RSA3072] = "rsa3072", [PROTO_KEY_RSA4096] = "rsa4096",
 };
 
 #define KEY_TYPE_COUNT (sizeof(key_type_names) / sizeof(key_type_names[0]))

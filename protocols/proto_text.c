@@ -251,8 +251,8 @@ proto_text_send_start(struct proto_link *l)
 	l->out_len_ = w.len;
 	l->txt_cert_ = 0;
 	l->txt_pos_ = 0;
-	l->txt_phase_ = l->tx_msg_.type == PROTO_CSR || l->tx_msg_.type == PROTO_CHAIN ? TXT_BEGIN
-	                                                                               : TXT_DONE;
+	l->txt_phase_ =
+	    l->tx_msg_.type == PROTO_CSR || l->tx_msg_.type == PROTO_CHAIN ? TXT_BEGIN : TXT_DONE;
 	return PROTO_OK;
 }
 
@@ -294,9 +294,10 @@ proto_text_next_line(struct proto_link *l)
 		lw_str(&w, label);
 		lw_str(&w, "-----\n");
 		l->txt_cert_++;
-		l->txt_phase_ = l->tx_msg_.type == PROTO_CHAIN && l->txt_cert_ < l->tx_msg_.cert_count
-		                    ? TXT_BEGIN
-		                    : TXT_DONE;
+		l->txt_phase_ =
+		    l->tx_msg_.type == PROTO_CHAIN && l->txt_cert_ < l->tx_msg_.cert_count
+		        ? TXT_BEGIN
+		        : TXT_DONE;
 		break;
 	default:
 		return 0;
@@ -569,7 +570,7 @@ parse_hello(struct proto_link *l, const struct token *t, size_t count)
 
 static int
 parse_hex_field(struct proto_link *l, const struct token *t, size_t count, const char *key,
-    uint8_t tag, size_t n)
+                uint8_t tag, size_t n)
 {
 	const struct token *v = find_key(t, count, key);
 	uint8_t buf[32];
@@ -627,8 +628,8 @@ keyword_type(const uint8_t *p, size_t n)
 		const char *word;
 		int type;
 	} words[] = {
-	    {"HELLO", PROTO_HELLO},       {"CSRREQ", PROTO_CSR_REQUEST}, {"CSR", PROTO_CSR},
-	    {"CHAIN", PROTO_CHAIN},       {"READBACK", PROTO_READBACK},  {"RESULT", PROTO_RESULT},
+	    {"HELLO", PROTO_HELLO}, {"CSRREQ", PROTO_CSR_REQUEST}, {"CSR", PROTO_CSR},
+	    {"CHAIN", PROTO_CHAIN}, {"READBACK", PROTO_READBACK},  {"RESULT", PROTO_RESULT},
 	    {"ERROR", PROTO_ERROR},
 	};
 	size_t i;
@@ -851,11 +852,13 @@ pem_line(struct proto_link *l, const uint8_t *p, size_t n, int *idle)
 	if (n == 0 || p[0] == '#')
 		return PROTO_OK;
 	if (l->text_state_ == PROTO_TEXT_BEGIN) {
-		if (l->rx_type_ == PROTO_CSR && line_is(p, n, "-----BEGIN ", "NEW CERTIFICATE REQUEST", "-----"))
+		if (l->rx_type_ == PROTO_CSR &&
+		    line_is(p, n, "-----BEGIN ", "NEW CERTIFICATE REQUEST", "-----"))
 			l->text_label_ = LABEL_NEW_CSR;
 		else if (!line_is(p, n, "-----BEGIN ", label_text(l->text_label_), "-----"))
 			goto abandon;
-		rc = rx_tlv_begin(l, l->rx_type_ == PROTO_CSR ? TAG_CSR : TAG_CERT, &l->text_field_pos_);
+		rc = rx_tlv_begin(l, l->rx_type_ == PROTO_CSR ? TAG_CSR : TAG_CERT,
+		                  &l->text_field_pos_);
 		if (rc != 0)
 			goto fail;
 		l->b64_acc_ = 0;

@@ -56,20 +56,21 @@ enum sim_fault_which {
 	SIM_WHICH_PORT,    /* every device on port n (0-based) */
 };
 
-/* "--fault KIND[:WHICH]", WHICH = N | every=K | port=P. */
+/* "--fault KIND[:WHICH]", WHICH = N | every=K | port=P | port=P.N. */
 struct sim_fault {
 	enum sim_fault_kind kind;
 	enum sim_fault_which which;
 	uint64_t n;
+	uint64_t nth; /* SIM_WHICH_PORT: 0 = every device on the port, else the nth (1-based) */
 };
 
 /* Parse one fault spec. 0, or CS_ERR_INVALID_ARG with err naming the bad part. */
 int sim_fault_parse(const char *spec, struct sim_fault *out /* OUT */, struct cs_err *err);
 
-/* The first fault in list[0..count) that applies to device number (1-based)
- * on port; SIM_FAULT_NONE if none. */
+/* The first fault in list[0..count) that applies to device number (1-based,
+ * all ports), the nth (1-based) device on port; SIM_FAULT_NONE if none. */
 enum sim_fault_kind sim_fault_pick(const struct sim_fault *list, size_t count, uint64_t number,
-                                   unsigned port);
+                                   unsigned port, uint64_t nth);
 
 const char *sim_fault_name(int kind); /* "garbage", ...; "none"; never NULL */
 

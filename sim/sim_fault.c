@@ -78,7 +78,7 @@ sim_fault_parse(const char *spec, struct sim_fault *out, struct cs_err *err)
 {
 	const char *colon;
 	size_t klen;
-	struct sim_fault f = {SIM_FAULT_NONE, SIM_WHICH_ALL, 0};
+	struct sim_fault f = {SIM_FAULT_NONE, SIM_WHICH_ALL, 0, 0};
 
 	if (spec == NULL)
 		return cs_err_set(err, CS_ERR_INVALID_ARG, "--fault: missing KIND[:WHICH]");
@@ -103,11 +103,21 @@ sim_fault_parse(const char *spec, struct sim_fault *out, struct cs_err *err)
 				return cs_err_set(err, CS_ERR_INVALID_ARG,
 				                  "--fault '%s': every=K needs K >= 1", spec);
 		} else if (strncmp(w, "port=", 5) == 0) {
+			/* port=P: every device on port P; port=P.N: its N-th device only */
+			char pbuf[16];
+			const char *dot = strchr(w + 5, '.');
+			size_t plen = dot != NULL ? (size_t)(dot - (w + 5)) : strlen(w + 5);
+
 			f.which = SIM_WHICH_PORT;
-			if (sim_fault_number(w + 5, SIM_PORTS_MAX - 1, 1, &f.n) != 0)
+			if (plen >= sizeof(pbuf))
+				plen = sizeof(pbuf) - 1;
+			memcpy(pbuf, w + 5, plen);
+			pbuf[plen] = '\0';
+			if (sim_fault_number(pbuf, SIM_PORTS_MAX - 1, 1, &f.n) != 0 ||
+			    (dot != NULL && sim_fault_number(dot + 1, UINT32_MAX, 0, &f.nth) != 0))
 				return cs_err_set(err, CS_ERR_INVALID_ARG,
-				                  "--fault '%s': port=P needs P in 0..%d", spec,
-				                  SIM_PORTS_MAX - 1);
+				                  "--fault '%s': port=P or port=P.N needs P in 0..%d "
+				                  "and N >= 1", spec, SIM_PORTS_MAX - 1);
 		} else {
 			f.which = SIM_WHICH_DEVICE;
 			if (sim_fault_number(w, UINT64_MAX, 0, &f.n) != 0)
@@ -122,7 +132,8 @@ sim_fault_parse(const char *spec, struct sim_fault *out, struct cs_err *err)
 }
 
 enum sim_fault_kind
-sim_fault_pick(const struct sim_fault *list, size_t count, uint64_t number, unsigned port)
+sim_fault_pick(const struct sim_fault *list, size_t count, uint64_t number, unsigned port,
+    uint64_t nth)
 {
 	for (size_t i = 0; i < count; i++) {
 		const struct sim_fault *f = &list[i];
@@ -139,7 +150,7 @@ sim_fault_pick(const struct sim_fault *list, size_t count, uint64_t number, unsi
 			hit = f->n > 0 && number % f->n == 0;
 			break;
 		case SIM_WHICH_PORT:
-			hit = port == f->n;
+			hit = port == f->n && (f->nth == 0 || nth == f->nth);
 			break;
 		}
 		if (hit)

@@ -152,6 +152,10 @@ struct sim_port {
 	uint64_t rng;
 
 	char last_id[SIM_ID_MAX];
+	/* drop: the pulled device is re-seated next, same ID, same key */
+	EVP_PKEY *return_key;
+	char return_id[SIM_ID_MAX];
+	uint64_t return_number;
 	uint8_t last_csr[PROTO_CSR_MAX];
 	size_t last_csr_len;
 

@@ -420,8 +420,17 @@ sim_port_insert_device(struct sim_port *p, struct sim_play *pl, uint64_t number,
 	char id[SIM_ID_MAX];
 	uint32_t frame_ms;
 
-	sim_port_device_id(p, number, fault, id, sizeof(id));
-	sim_dev_init(&p->sdev, id, number, o->key_type, fault, o->store_dir);
+	if (p->return_key != NULL) {
+		/* the operator re-seats the board that was pulled: same device,
+		 * same key; the station must hand it the same certificate */
+		sim_dev_init(&p->sdev, p->return_id, p->return_number, o->key_type, SIM_FAULT_NONE,
+		             o->store_dir);
+		p->sdev.key = p->return_key;
+		p->return_key = NULL;
+	} else {
+		sim_port_device_id(p, number, fault, id, sizeof(id));
+		sim_dev_init(&p->sdev, id, number, o->key_type, fault, o->store_dir);
+	}
 	if (fault == SIM_FAULT_REPLAY) {
 		if (p->last_csr_len == 0) {
 			/* First device on this port: replay a CSR made for
@@ -676,7 +685,7 @@ sim_port_main(void *arg)
 	       (o->devices_per_port == 0 || played < o->devices_per_port)) {
 		uint64_t number = atomic_fetch_add(&s->next_number, 1) + 1;
 		enum sim_fault_kind fault =
-		    sim_fault_pick(o->faults, o->fault_count, number, p->index);
+		    sim_fault_pick(o->faults, o->fault_count, number, p->index, played + 1);
 
 		if (played > 0)
 			sim_port_idle(p, o->gap_ms);
@@ -692,6 +701,13 @@ sim_port_main(void *arg)
 			p->last_csr_len = p->sdev.csr_len;
 		}
 		snprintf(p->last_id, sizeof(p->last_id), "%s", p->sdev.id);
+		if (pl.dropped && p->sdev.key != NULL) {
+			EVP_PKEY_free(p->return_key);
+			p->return_key = p->sdev.key;
+			p->sdev.key = NULL;
+			snprintf(p->return_id, sizeof(p->return_id), "%s", p->sdev.id);
+			p->return_number = p->sdev.number;
+		}
 		sim_dev_clear(&p->sdev);
 		if (pl.dropped) {
 			struct cs_err err;
@@ -712,6 +728,8 @@ sim_port_main(void *arg)
 			pthread_mutex_unlock(&s->lock);
 		}
 	}
+	EVP_PKEY_free(p->return_key);
+	p->return_key = NULL;
 	atomic_fetch_add(&s->finished_ports, 1);
 	return NULL;
 }

@@ -82,6 +82,8 @@ struct slot {
 	int paused;
 
 	/* slot thread only */
+	uint32_t good_seen;   /* valid frames + lines received so far */
+	uint64_t bytes_mark;  /* link bytes_in when the last valid one arrived */
 	port *port;
 	struct proto_link link;
 	struct exchange ex;
@@ -817,6 +819,17 @@ slot_timeout(struct slot *s)
 	struct exchange *ex = &s->ex;
 	uint32_t bad = s->link.stats.bad_frames + s->link.stats.bad_lines - ex->bad_at_start;
 
+	uint64_t junk = s->link.stats.bytes_in - s->bytes_mark;
+
+	if (ex->step != STEP_RESULT && bad == 0 && junk > 0) {
+		/* bytes that never formed a frame or a line (no delimiter) */
+		slot_fail(s, CS_ERR_DEVICE_PROTOCOL, 1,
+		    "device sent %llu bytes that form no %s during step %s, and nothing usable",
+		    (unsigned long long)junk,
+		    s->cfg->dialect == PROTO_DIALECT_TEXT ? "line" : "frame",
+		    slot_step_name(ex->step));
+		return;
+	}
 	if (ex->step != STEP_RESULT && bad > 0 && s->link.stats.last_bad == PROTO_E_TOO_LARGE)
 		slot_fail(s, CS_ERR_DEVICE_TOO_LARGE, 1,
 		    "device sent frames over the %u bytes the station announced and nothing "
@@ -874,6 +887,8 @@ slot_serve(struct slot *s, unsigned gen)
 		return SERVE_STOP;
 	}
 	memset(ex, 0, offsetof(struct exchange, chain_der));
+	s->good_seen = 0;
+	s->bytes_mark = 0;
 	for (;;) {
 		struct pollfd pfd[2];
 		uint64_t now = mono_ms(), next = UINT64_MAX;
@@ -950,6 +965,10 @@ slot_serve(struct slot *s, unsigned gen)
 			if (got == 0)
 				break;
 			rc = proto_link_input(&s->link, s->io_buf, got, mono_ms());
+			if (s->link.stats.frames_in + s->link.stats.lines_in != s->good_seen) {
+				s->good_seen = s->link.stats.frames_in + s->link.stats.lines_in;
+				s->bytes_mark = s->link.stats.bytes_in;
+			}
 			if (rc != PROTO_OK) {
 				if (ex->active)
 					slot_fail(s, rc == PROTO_E_TOO_LARGE ? CS_ERR_DEVICE_TOO_LARGE
@@ -960,8 +979,12 @@ slot_serve(struct slot *s, unsigned gen)
 				proto_link_reset(&s->link);
 				break;
 			}
-			while (proto_link_recv(&s->link, &m) == 1)
+			while (proto_link_recv(&s->link, &m) == 1) {
+				/* the ACK that completes the chain may arrive in the
+				 * same read as the READBACK that follows it */
+				slot_progress(s);
 				slot_on_message(s, &m);
+			}
 			slot_check_garbage(s);
 			if (got < sizeof(s->io_buf))
 				break;

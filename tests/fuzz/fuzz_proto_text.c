@@ -86,8 +86,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		run((enum proto_role)role, data, size, 1, &a);
 		run((enum proto_role)role, data, size, 0, &b);
 		if (a.digest != b.digest || a.messages != b.messages || a.errors != b.errors ||
-		    a.stats.lines_in != b.stats.lines_in || a.stats.bad_lines != b.stats.bad_lines ||
-		    a.stats.last_bad != b.stats.last_bad)
+		    a.stats.lines_in != b.stats.lines_in ||
+		    a.stats.bad_lines != b.stats.bad_lines || a.stats.last_bad != b.stats.last_bad)
 			abort();
 	}
 	return 0;

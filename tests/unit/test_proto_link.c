@@ -20,18 +20,18 @@ enum action { PASS = 0, DROP, FLIP, TRUNCATE };
 struct filt {
 	/* the frame to act on: direction, data or ACK, index among those */
 	int from_station;
-	int want_data;  /* 1: data frames, 0: ACK/NAK frames */
-	size_t index;   /* act on frames index .. index + count - 1 */
+	int want_data; /* 1: data frames, 0: ACK/NAK frames */
+	size_t index;  /* act on frames index .. index + count - 1 */
 	size_t count;
 	enum action action;
-	size_t arg;     /* FLIP: bit number; TRUNCATE: bytes kept */
+	size_t arg; /* FLIP: bit number; TRUNCATE: bytes kept */
 	/* observations */
-	size_t seen[2][2];         /* [from_station][data] */
-	size_t max_data[2];        /* largest decoded data frame per direction */
+	size_t seen[2][2];  /* [from_station][data] */
+	size_t max_data[2]; /* largest decoded data frame per direction */
 	size_t acted;
-	int limit_check;           /* check frame sizes against the receiver's max_frame */
+	int limit_check; /* check frame sizes against the receiver's max_frame */
 	struct tp_pair *pair;
-	size_t oversize;           /* frames over the receiver's max_frame */
+	size_t oversize; /* frames over the receiver's max_frame */
 };
 
 static int
@@ -96,7 +96,8 @@ deliver(struct tp_pair *p, int from_station, const struct proto_msg *m)
 	CHECK_INT_EQ(dst->ngot, before + 1);
 	if (dst->ngot == before + 1) {
 		if (!tp_msg_eq(&dst->got[before % TP_GOT_MAX].m, m))
-			fprintf(stderr, "deliver: %s differs after the link\n", proto_type_name(m->type));
+			fprintf(stderr, "deliver: %s differs after the link\n",
+			        proto_type_name(m->type));
 		CHECK(tp_msg_eq(&dst->got[before % TP_GOT_MAX].m, m));
 	}
 	CHECK_INT_EQ(proto_link_send_done(&src->l), 1);
@@ -107,7 +108,7 @@ deliver(struct tp_pair *p, int from_station, const struct proto_msg *m)
 /* The whole exchange plus ERROR both ways, on a fresh pair. */
 static void
 exchange(uint16_t st_max, uint16_t dev_max, size_t chunk, size_t out_chunk, size_t cert_size,
-    size_t certs)
+         size_t certs)
 {
 	static struct tp_store s_csr, s_chain;
 	struct tp_pair *p = tp_pair_new(PROTO_DIALECT_FRAME, st_max, dev_max);
@@ -364,7 +365,8 @@ test_retries_exhausted(void)
 	CHECK_INT_EQ(p->now, 6 * 300);
 	CHECK_INT_EQ(p->st.ngot, 0);
 	CHECK_INT_EQ(proto_link_send_done(&p->dev.l), 0);
-	CHECK_INT_EQ(proto_link_tick(&p->dev.l, p->now + 10000, &next), PROTO_OK); /* reported once */
+	CHECK_INT_EQ(proto_link_tick(&p->dev.l, p->now + 10000, &next),
+	             PROTO_OK); /* reported once */
 	CHECK(next == UINT64_MAX);
 	/* the link is usable again: the next message goes through */
 	f.action = PASS;
@@ -646,8 +648,9 @@ test_init_refusals(void)
 {
 	static struct proto_link l;
 	static uint8_t rx[64], tx[64], fb[64];
-	struct proto_link_config c = {PROTO_DIALECT_FRAME, PROTO_ROLE_STATION, 64, 300, 5,
-	    rx, sizeof(rx), tx, sizeof(tx), fb, sizeof(fb)};
+	struct proto_link_config c = {
+	    PROTO_DIALECT_FRAME, PROTO_ROLE_STATION, 64, 300, 5, rx, sizeof(rx), tx, sizeof(tx), fb,
+	    sizeof(fb)};
 
 	CHECK_INT_EQ(proto_link_init(&l, &c), PROTO_OK);
 	c.max_frame = 63;

@@ -12,8 +12,8 @@
 #include "tests/unit/test_proto_util.h"
 
 static const enum proto_type all_types[] = {
-	PROTO_HELLO, PROTO_CSR_REQUEST, PROTO_CSR, PROTO_CHAIN,
-	PROTO_READBACK, PROTO_RESULT, PROTO_ERROR,
+    PROTO_HELLO,    PROTO_CSR_REQUEST, PROTO_CSR,   PROTO_CHAIN,
+    PROTO_READBACK, PROTO_RESULT,      PROTO_ERROR,
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -87,7 +87,7 @@ test_hello_fields(void)
 	{
 		static const uint8_t want[] = {
 		    0x01, 0x00, 0x01, 0x01,                   /* version 1 */
-		    0x02, 0x00, 0x02, 'A', 'B',               /* device_id */
+		    0x02, 0x00, 0x02, 'A',  'B',              /* device_id */
 		    0x05, 0x00, 0x01, 0x01,                   /* key_type p256 */
 		    0x06, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01, /* caps */
 		    0x07, 0x00, 0x02, 0x01, 0x00,             /* max_frame 256 */
@@ -195,14 +195,26 @@ static const struct hostile hostiles[] = {
     {"missing version", PROTO_HELLO, {0x02, 0, 1, 'x', 0x05, 0, 1, 1}, 8, PROTO_E_MALFORMED},
     {"missing key_type", PROTO_HELLO, {0x01, 0, 1, 1, 0x02, 0, 1, 'x'}, 8, PROTO_E_MALFORMED},
     {"duplicate version", PROTO_HELLO, {HELLO_OK, 0x01, 0, 1, 1}, 17, PROTO_E_MALFORMED},
-    {"version 2 bytes", PROTO_HELLO, {0x01, 0, 2, 0, 1, 0x02, 0, 1, 'x', 0x05, 0, 1, 1}, 13,
-        PROTO_E_MALFORMED},
-    {"empty device_id", PROTO_HELLO, {0x01, 0, 1, 1, 0x02, 0, 0, 0x05, 0, 1, 1}, 11,
-        PROTO_E_MALFORMED},
-    {"device_id with space", PROTO_HELLO, {0x01, 0, 1, 1, 0x02, 0, 2, 'a', ' ', 0x05, 0, 1, 1},
-        13, PROTO_E_MALFORMED},
-    {"device_id with NUL", PROTO_HELLO, {0x01, 0, 1, 1, 0x02, 0, 2, 'a', 0, 0x05, 0, 1, 1}, 13,
-        PROTO_E_MALFORMED},
+    {"version 2 bytes",
+     PROTO_HELLO,
+     {0x01, 0, 2, 0, 1, 0x02, 0, 1, 'x', 0x05, 0, 1, 1},
+     13,
+     PROTO_E_MALFORMED},
+    {"empty device_id",
+     PROTO_HELLO,
+     {0x01, 0, 1, 1, 0x02, 0, 0, 0x05, 0, 1, 1},
+     11,
+     PROTO_E_MALFORMED},
+    {"device_id with space",
+     PROTO_HELLO,
+     {0x01, 0, 1, 1, 0x02, 0, 2, 'a', ' ', 0x05, 0, 1, 1},
+     13,
+     PROTO_E_MALFORMED},
+    {"device_id with NUL",
+     PROTO_HELLO,
+     {0x01, 0, 1, 1, 0x02, 0, 2, 'a', 0, 0x05, 0, 1, 1},
+     13,
+     PROTO_E_MALFORMED},
     {"caps 2 bytes", PROTO_HELLO, {HELLO_OK, 0x06, 0, 2, 0, 1}, 18, PROTO_E_MALFORMED},
     {"max_frame 63", PROTO_HELLO, {HELLO_OK, 0x07, 0, 2, 0, 63}, 18, PROTO_E_MALFORMED},
     {"max_frame 4097", PROTO_HELLO, {HELLO_OK, 0x07, 0, 2, 0x10, 0x01}, 18, PROTO_E_MALFORMED},
@@ -218,20 +230,23 @@ static const struct hostile hostiles[] = {
     {"csr over cap", PROTO_CSR, {0x20, 0x10, 0x01}, 3, PROTO_E_MALFORMED}, /* past end first */
     {"chain empty", PROTO_CHAIN, {0}, 0, PROTO_E_MALFORMED},
     {"chain empty cert", PROTO_CHAIN, {0x30, 0, 1, 0x30, 0x30, 0, 0}, 7, PROTO_E_MALFORMED},
-    {"chain 6 certs", PROTO_CHAIN,
-        {0x30, 0, 1, 1, 0x30, 0, 1, 2, 0x30, 0, 1, 3, 0x30, 0, 1, 4, 0x30, 0, 1, 5, 0x30, 0, 1, 6},
-        24, PROTO_OK},
-    {"chain 7 certs", PROTO_CHAIN,
-        {0x30, 0, 1, 1, 0x30, 0, 1, 2, 0x30, 0, 1, 3, 0x30, 0, 1, 4, 0x30, 0, 1, 5, 0x30, 0, 1, 6,
-            0x30, 0, 1, 7},
-        28, PROTO_E_TOO_LARGE},
+    {"chain 6 certs",
+     PROTO_CHAIN,
+     {0x30, 0, 1, 1, 0x30, 0, 1, 2, 0x30, 0, 1, 3, 0x30, 0, 1, 4, 0x30, 0, 1, 5, 0x30, 0, 1, 6},
+     24,
+     PROTO_OK},
+    {"chain 7 certs",
+     PROTO_CHAIN,
+     {0x30, 0, 1,    1, 0x30, 0, 1,    2, 0x30, 0, 1,    3, 0x30, 0,
+      1,    4, 0x30, 0, 1,    5, 0x30, 0, 1,    6, 0x30, 0, 1,    7},
+     28,
+     PROTO_E_TOO_LARGE},
     {"sha256 31", PROTO_READBACK, {0x40, 0, 31}, 34, PROTO_E_MALFORMED},
     {"sha256 ok", PROTO_READBACK, {0x40, 0, 32}, 35, PROTO_OK},
     {"result without reason", PROTO_RESULT, {0x51, 0, 2, 'o', 'k'}, 5, PROTO_E_MALFORMED},
     {"result pass", PROTO_RESULT, {0x50, 0, 2, 0, 0}, 5, PROTO_OK},
     {"reason 1 byte", PROTO_RESULT, {0x50, 0, 1, 0}, 4, PROTO_E_MALFORMED},
-    {"text with LF", PROTO_ERROR, {0x50, 0, 2, 0, 9, 0x51, 0, 2, 'a', '\n'}, 10,
-        PROTO_E_MALFORMED},
+    {"text with LF", PROTO_ERROR, {0x50, 0, 2, 0, 9, 0x51, 0, 2, 'a', '\n'}, 10, PROTO_E_MALFORMED},
     {"text with space", PROTO_ERROR, {0x50, 0, 2, 0, 9, 0x51, 0, 3, 'a', ' ', 'b'}, 11, PROTO_OK},
     {"type ACK", PROTO_ACK, {0}, 0, PROTO_E_MALFORMED},
     {"type 0", 0, {0}, 0, PROTO_E_MALFORMED},
@@ -249,7 +264,7 @@ test_hostile(void)
 
 		if (rc != h->want)
 			fprintf(stderr, "hostile case '%s': got %s, want %s\n", h->name,
-			    proto_status_name(rc), proto_status_name(h->want));
+			        proto_status_name(rc), proto_status_name(h->want));
 		CHECK_INT_EQ(rc, h->want);
 	}
 }
@@ -267,7 +282,7 @@ test_size_caps(void)
 	p[pos++] = 0x05, p[pos++] = 0, p[pos++] = 1, p[pos++] = 1;
 	p[pos++] = 0x02, p[pos++] = 0, p[pos++] = PROTO_DEVICE_ID_MAX + 1;
 	CHECK_INT_EQ(decode_bytes(PROTO_HELLO, p, pos + PROTO_DEVICE_ID_MAX + 1),
-	    PROTO_E_TOO_LARGE);
+	             PROTO_E_TOO_LARGE);
 	p[pos - 1] = PROTO_DEVICE_ID_MAX;
 	CHECK_INT_EQ(decode_bytes(PROTO_HELLO, p, pos + PROTO_DEVICE_ID_MAX), PROTO_OK);
 

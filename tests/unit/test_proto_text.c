@@ -95,7 +95,8 @@ static void
 text_exchange(size_t chunk, size_t out_chunk)
 {
 	static const enum proto_type order[] = {PROTO_HELLO, PROTO_CSR_REQUEST, PROTO_CSR,
-	    PROTO_CHAIN, PROTO_READBACK, PROTO_RESULT, PROTO_ERROR, PROTO_ERROR};
+	                                        PROTO_CHAIN, PROTO_READBACK,    PROTO_RESULT,
+	                                        PROTO_ERROR, PROTO_ERROR};
 	struct tp_pair *p = tp_pair_new(PROTO_DIALECT_TEXT, 0, 0);
 	size_t i;
 
@@ -113,7 +114,7 @@ text_exchange(size_t chunk, size_t out_chunk)
 		size_t before = dst->ngot;
 
 		tp_sample(&m, order[i], order[i] == PROTO_CHAIN ? &store_b : &store_a,
-		    order[i] == PROTO_CHAIN ? 2730 : 260, 6);
+		          order[i] == PROTO_CHAIN ? 2730 : 260, 6);
 		CHECK_INT_EQ(proto_link_send(&src->l, &m, p->now), PROTO_OK);
 		CHECK_INT_EQ(proto_link_send(&src->l, &m, p->now), PROTO_E_BUSY);
 		tp_run(p, 1000);
@@ -245,7 +246,7 @@ test_pem_against_openssl(void)
 {
 	static char out[8192], in[8192];
 	const char *files[] = {TEST_DATA_DIR "/csr/valid-p256.pem",
-	    TEST_DATA_DIR "/csr/valid-p256-new-label.pem"};
+	                       TEST_DATA_DIR "/csr/valid-p256-new-label.pem"};
 	size_t f;
 
 	for (f = 0; f < 2; f++) {
@@ -279,13 +280,15 @@ test_pem_against_openssl(void)
 		m.csr.len = (size_t)der_len;
 		n = text_of(&m, PROTO_ROLE_DEVICE, out, sizeof(out));
 		bio = BIO_new(BIO_s_mem());
-		CHECK(bio != NULL && PEM_write_bio(bio, "CERTIFICATE REQUEST", "", der, der_len) > 0);
+		CHECK(bio != NULL &&
+		      PEM_write_bio(bio, "CERTIFICATE REQUEST", "", der, der_len) > 0);
 		{
 			char *ref = NULL;
 			long rl = BIO_get_mem_data(bio, &ref);
 
 			CHECK(n == (size_t)rl + 4);
-			CHECK(strncmp(out, "CSR\n", 4) == 0 && memcmp(out + 4, ref, (size_t)rl) == 0);
+			CHECK(strncmp(out, "CSR\n", 4) == 0 &&
+			      memcmp(out + 4, ref, (size_t)rl) == 0);
 		}
 		BIO_free(bio);
 		OPENSSL_free(name);
@@ -319,25 +322,30 @@ static const struct bad_case cases[] = {
     {"base64 across lines", "CSR\n" PEM_BEGIN "MI\nIBAA=\n=\n" PEM_END, 0, 1},
     {"empty PEM", "CSR\n" PEM_BEGIN PEM_END, PROTO_E_MALFORMED, 0},
     {"missing END, new message", "CSR\n" PEM_BEGIN "MIIBAA==\nREADBACK " SHA "\n",
-        PROTO_E_MALFORMED, 1},
+     PROTO_E_MALFORMED, 1},
     {"missing BEGIN", "CSR\nMIIBAA==\n" PEM_END, PROTO_E_MALFORMED, 0},
     {"wrong END label", "CSR\n" PEM_BEGIN "MIIBAA==\n-----END CERTIFICATE-----\n",
-        PROTO_E_MALFORMED, 0},
+     PROTO_E_MALFORMED, 0},
     {"CSR with bare word", "CSR now\n", PROTO_E_MALFORMED, 0},
     {"CHAIN n=0", "CHAIN n=0\n", PROTO_E_MALFORMED, 0},
     {"CHAIN n=7", "CHAIN n=7\n", PROTO_E_TOO_LARGE, 0},
     {"CHAIN without n", "CHAIN\n", PROTO_E_MALFORMED, 0},
-    {"CHAIN short", "CHAIN n=2\n-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n"
-                    "RESULT pass\n", PROTO_E_MALFORMED, 1},
-    {"CHAIN ok", "CHAIN n=2\n-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n"
-                 "-----BEGIN CERTIFICATE-----\nMIIBAQ==\n-----END CERTIFICATE-----\n", 0, 1},
+    {"CHAIN short",
+     "CHAIN n=2\n-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n"
+     "RESULT pass\n",
+     PROTO_E_MALFORMED, 1},
+    {"CHAIN ok",
+     "CHAIN n=2\n-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n"
+     "-----BEGIN CERTIFICATE-----\nMIIBAQ==\n-----END CERTIFICATE-----\n",
+     0, 1},
     {"CHAIN cert labelled CSR", "CHAIN n=1\n" PEM_BEGIN "MIIBAA==\n" PEM_END, PROTO_E_MALFORMED, 0},
     {"bad hex nonce", "CSRREQ nonce=0011223344556677889gaabbccddeeff\n", PROTO_E_MALFORMED, 0},
     {"short nonce", "CSRREQ nonce=00112233445566778899aabbccddee\n", PROTO_E_MALFORMED, 0},
     {"no nonce", "CSRREQ\n", PROTO_E_MALFORMED, 0},
     {"nonce ok, upper case", "CSRREQ nonce=00112233445566778899AABBCCDDEEFF\n", 0, 1},
-    {"bad hex sha", "READBACK sha256=xx112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
-        PROTO_E_MALFORMED, 0},
+    {"bad hex sha",
+     "READBACK sha256=xx112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+     PROTO_E_MALFORMED, 0},
     {"RESULT pass", "RESULT pass\n", 0, 1},
     {"RESULT pass with reason", "RESULT pass reason=3\n", PROTO_E_MALFORMED, 0},
     {"RESULT fail no reason", "RESULT fail\n", PROTO_E_MALFORMED, 0},
@@ -355,9 +363,11 @@ static const struct bad_case cases[] = {
     {"bad escape", "ERROR reason=1 msg=100%\n", PROTO_E_MALFORMED, 0},
     {"bad escape digits", "ERROR reason=1 msg=%G1\n", PROTO_E_MALFORMED, 0},
     {"escaped LF", "ERROR reason=1 msg=a%0Ab\n", PROTO_E_MALFORMED, 0},
-    {"msg too long", "ERROR reason=1 msg=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                     "xxxxxxxxxxxxxxx\n", PROTO_E_TOO_LARGE, 0},
+    {"msg too long",
+     "ERROR reason=1 msg=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+     "xxxxxxxxxxxxxxx\n",
+     PROTO_E_TOO_LARGE, 0},
     {"HELLO ok", "HELLO v=1 id=X key=p384 caps=3\n", 0, 1},
     {"HELLO unknown key type", "HELLO v=1 id=X key=ed25519\n", 0, 1},
     {"HELLO no id", "HELLO v=1 key=p256 caps=1\n", PROTO_E_MALFORMED, 0},
@@ -371,7 +381,8 @@ static const struct bad_case cases[] = {
     {"HELLO tab", "HELLO v=1\tid=X key=p256\n", PROTO_E_MALFORMED, 0},
     {"control char", "HELLO v=1 id=X\x01 key=p256\n", PROTO_E_MALFORMED, 0},
     {"lower-case keyword", "hello v=1 id=X key=p256\n", 0, 0},
-    {"garbage", "I (312) boot: ESP-IDF v5.1 2nd stage bootloader\n\x1b[0;32m\n\xff\xfe\x00\n", 0, 0},
+    {"garbage", "I (312) boot: ESP-IDF v5.1 2nd stage bootloader\n\x1b[0;32m\n\xff\xfe\x00\n", 0,
+     0},
     {"comments, blanks, CRLF", "# a human typed this\r\n\r\n\nRESULT pass\r\n", 0, 1},
     {"CR in the middle", "RESULT pass\rx\n", PROTO_E_MALFORMED, 0},
     {"second message not taken", "RESULT pass\nRESULT pass\n", 0, 1},
@@ -393,7 +404,7 @@ test_bad_input(void)
 		rc = feed_text(c->text, len, 0, TP_BUF);
 		if (rc != c->want_rc || dev_end.ngot != c->want_msgs)
 			fprintf(stderr, "case '%s': rc %s, %zu messages\n", c->name,
-			    proto_status_name(rc), dev_end.ngot);
+			        proto_status_name(rc), dev_end.ngot);
 		CHECK_INT_EQ(rc, c->want_rc);
 		CHECK_INT_EQ(dev_end.ngot, c->want_msgs);
 		if (c->want_rc != 0)
@@ -511,7 +522,8 @@ test_buffers(void)
 		m.csr.len = PROTO_CSR_MAX - 1;
 		CHECK_INT_EQ(proto_link_send(&e.l, &m, 0), 0);
 		n = 0;
-		while ((k = proto_link_output(&e.l, (uint8_t *)buf + n, sizeof(buf) - 1 - n, 0)) > 0)
+		while ((k = proto_link_output(&e.l, (uint8_t *)buf + n, sizeof(buf) - 1 - n, 0)) >
+		       0)
 			n += k;
 		buf[n] = '\0';
 		body = strstr(buf, "-----\n") + 6;
@@ -520,8 +532,11 @@ test_buffers(void)
 		t = (size_t)snprintf(csr_text, sizeof(csr_text), "CSR\n" PEM_BEGIN);
 		memcpy(csr_text + t, body, blen);
 		t += blen;
-		CHECK_INT_EQ(feed_text(csr_text, t + (size_t)snprintf(csr_text + t, sizeof(csr_text) - t,
-		                                      PEM_END), 0, TP_BUF), 0);
+		CHECK_INT_EQ(
+		    feed_text(csr_text,
+		              t + (size_t)snprintf(csr_text + t, sizeof(csr_text) - t, PEM_END), 0,
+		              TP_BUF),
+		    0);
 		CHECK_INT_EQ(dev_end.ngot, 1);
 		t += (size_t)snprintf(csr_text + t, sizeof(csr_text) - t, "AAAA\n" PEM_END);
 		CHECK_INT_EQ(feed_text(csr_text, t, 0, TP_BUF), PROTO_E_TOO_LARGE);
@@ -534,9 +549,15 @@ static void
 test_split_equivalence(void)
 {
 	static const char *lines[] = {
-	    "# station log\n", "garbage \x01\x02\n", "HELLO v=1 id=SN-1 key=p256 caps=1\n",
-	    "CSRREQ " NONCE "\n", "CSR\n" PEM_BEGIN "MIIBAA==\n" PEM_END, "CSR\n" PEM_BEGIN "MI!\n",
-	    "READBACK " SHA "\n", "RESULT fail reason=7 msg=x\n", "ERROR reason=x\n",
+	    "# station log\n",
+	    "garbage \x01\x02\n",
+	    "HELLO v=1 id=SN-1 key=p256 caps=1\n",
+	    "CSRREQ " NONCE "\n",
+	    "CSR\n" PEM_BEGIN "MIIBAA==\n" PEM_END,
+	    "CSR\n" PEM_BEGIN "MI!\n",
+	    "READBACK " SHA "\n",
+	    "RESULT fail reason=7 msg=x\n",
+	    "ERROR reason=x\n",
 	    "CHAIN n=1\n-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n",
 	};
 	static struct tp_end a, b;

@@ -116,8 +116,9 @@ tp_msg_eq(const struct proto_msg *a, const struct proto_msg *b)
 	switch (a->type) {
 	case PROTO_HELLO:
 		return a->version == b->version && tp_bytes_eq(&a->device_id, &b->device_id) &&
-		       tp_bytes_eq(&a->model, &b->model) && tp_bytes_eq(&a->firmware, &b->firmware) &&
-		       a->key_type == b->key_type && a->caps == b->caps;
+		       tp_bytes_eq(&a->model, &b->model) &&
+		       tp_bytes_eq(&a->firmware, &b->firmware) && a->key_type == b->key_type &&
+		       a->caps == b->caps;
 	case PROTO_CSR_REQUEST:
 		return memcmp(a->nonce, b->nonce, PROTO_NONCE_LEN) == 0;
 	case PROTO_CSR:
@@ -170,7 +171,7 @@ struct tp_end {
 	size_t ngot;
 	int errors[TP_ERR_MAX]; /* from proto_link_input */
 	size_t nerr;
-	size_t timeouts;        /* PROTO_E_TIMEOUT from proto_link_tick */
+	size_t timeouts; /* PROTO_E_TIMEOUT from proto_link_tick */
 	uint8_t partial[PROTO_FRAME_WIRE_MAX(PROTO_FRAME_MAX) + 64]; /* frame being carried */
 	size_t partial_len;
 };
@@ -182,16 +183,16 @@ typedef int (*tp_filter_fn)(void *ctx, int from_station, uint8_t *frame, size_t 
 struct tp_pair {
 	struct tp_end st, dev;
 	uint64_t now;
-	size_t chunk;      /* bytes per proto_link_input call; 0 = as written */
-	size_t out_chunk;  /* bytes per proto_link_output call; 0 = a big buffer */
+	size_t chunk;     /* bytes per proto_link_input call; 0 = as written */
+	size_t out_chunk; /* bytes per proto_link_output call; 0 = a big buffer */
 	tp_filter_fn filter;
 	void *ctx;
 	uint64_t wire_st, wire_dev; /* bytes written by each end */
 };
 
 static inline int
-tp_end_init(struct tp_end *e, enum proto_dialect dialect, enum proto_role role,
-    uint16_t max_frame, size_t rx_cap)
+tp_end_init(struct tp_end *e, enum proto_dialect dialect, enum proto_role role, uint16_t max_frame,
+            size_t rx_cap)
 {
 	struct proto_link_config cfg;
 

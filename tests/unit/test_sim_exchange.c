@@ -126,11 +126,25 @@ test_fault_parse(void)
 	CHECK_INT_EQ(sim_fault_parse("garbagex", &f[0], &err), CS_ERR_INVALID_ARG);
 
 	/* first match wins; order as given */
-	CHECK_INT_EQ(sim_fault_pick(&f[1], 3, 3, 0), SIM_FAULT_WRONG_READBACK);
-	CHECK_INT_EQ(sim_fault_pick(&f[1], 3, 4, 0), SIM_FAULT_NOISE);
-	CHECK_INT_EQ(sim_fault_pick(&f[1], 3, 5, 2), SIM_FAULT_DROP);
-	CHECK_INT_EQ(sim_fault_pick(&f[1], 3, 5, 1), SIM_FAULT_NONE);
-	CHECK_INT_EQ(sim_fault_pick(f, 0, 1, 0), SIM_FAULT_NONE);
+	CHECK_INT_EQ(sim_fault_pick(&f[1], 3, 3, 0, 1), SIM_FAULT_WRONG_READBACK);
+	CHECK_INT_EQ(sim_fault_pick(&f[1], 3, 4, 0, 1), SIM_FAULT_NOISE);
+	CHECK_INT_EQ(sim_fault_pick(&f[1], 3, 5, 2, 7), SIM_FAULT_DROP);
+	CHECK_INT_EQ(sim_fault_pick(&f[1], 3, 5, 1, 1), SIM_FAULT_NONE);
+	CHECK_INT_EQ(sim_fault_pick(f, 0, 1, 0, 1), SIM_FAULT_NONE);
+
+	/* port=P.N: only the N-th device on port P */
+	CHECK_INT_EQ(sim_fault_parse("stall:port=3.2", &f[0], &err), CS_OK);
+	CHECK_INT_EQ(f[0].which, SIM_WHICH_PORT);
+	CHECK_INT_EQ(f[0].n, 3);
+	CHECK_INT_EQ(f[0].nth, 2);
+	CHECK_INT_EQ(sim_fault_pick(f, 1, 9, 3, 2), SIM_FAULT_STALL);
+	CHECK_INT_EQ(sim_fault_pick(f, 1, 9, 3, 1), SIM_FAULT_NONE);
+	CHECK_INT_EQ(sim_fault_pick(f, 1, 9, 3, 3), SIM_FAULT_NONE);
+	CHECK_INT_EQ(sim_fault_pick(f, 1, 9, 2, 2), SIM_FAULT_NONE);
+	CHECK_INT_EQ(sim_fault_parse("stall:port=3.0", &f[0], &err), CS_ERR_INVALID_ARG);
+	CHECK_MSG_HAS(err, "port=P.N");
+	CHECK_INT_EQ(sim_fault_parse("stall:port=3.", &f[0], &err), CS_ERR_INVALID_ARG);
+	CHECK_INT_EQ(sim_fault_parse("stall:port=.2", &f[0], &err), CS_ERR_INVALID_ARG);
 	CHECK(strcmp(sim_fault_name(SIM_FAULT_BAD_VERSION), "bad-version") == 0);
 	CHECK_INT_EQ(sim_fault_expect_fail(SIM_FAULT_NOISE), 0);
 	CHECK_INT_EQ(sim_fault_expect_fail(SIM_FAULT_GARBAGE), 1);
