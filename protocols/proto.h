@@ -177,7 +177,7 @@ struct proto_msg {
  * no SHA-256); this gives the bytes in order.
  */
 
-/* ---- messages: TLV payload of the frame dialect (PROTOCOL.md, "Payload") ---- */
+/* ---- messages: TLV payload of the frame dialect (PROTOCOL.md section 5) ---- */
 
 /* Encode m into out; *len = bytes written. PROTO_E_SPACE / PROTO_E_TOO_LARGE / PROTO_E_ARG. */
 int proto_msg_encode(const struct proto_msg *m, uint8_t *out, size_t cap, size_t *len);

@@ -1,5 +1,5 @@
 /*
- * proto_frame.c: CRC-32 and the COBS frame codec (PROTOCOL.md, "Frames").
+ * proto_frame.c: CRC-32 and the COBS frame codec (PROTOCOL.md section 3).
  *
  * DESIGN: the decoder is a byte-at-a-time state machine, so any split of
  * the input gives the same results. COBS's "implicit zero at the end of a

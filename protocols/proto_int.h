@@ -15,6 +15,27 @@
 
 #include "protocols/proto.h"
 
+/* TLV tags of the payload (PROTOCOL.md section 5); the text dialect rebuilds
+ * received messages as the same TLV. */
+enum {
+	PROTO_TAG_VERSION = 0x01,
+	PROTO_TAG_DEVICE_ID = 0x02,
+	PROTO_TAG_MODEL = 0x03,
+	PROTO_TAG_FIRMWARE = 0x04,
+	PROTO_TAG_KEY_TYPE = 0x05,
+	PROTO_TAG_CAPS = 0x06,
+	PROTO_TAG_MAX_FRAME = 0x07,
+	PROTO_TAG_NONCE = 0x10,
+	PROTO_TAG_CSR = 0x20,
+	PROTO_TAG_CERT = 0x30,
+	PROTO_TAG_SHA256 = 0x40,
+	PROTO_TAG_REASON = 0x50,
+	PROTO_TAG_TEXT = 0x51,
+};
+
+/* Bytes of a TLV header: tag and 2-byte length. */
+#define PROTO_TLV_HEADER 3
+
 /* Text state of a link (text_state_). */
 enum {
 	PROTO_TEXT_IDLE = 0,  /* waiting for a message line */

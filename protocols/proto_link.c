@@ -1,5 +1,5 @@
 /*
- * proto_link.c: one endpoint of a connection (PROTOCOL.md, "Link").
+ * proto_link.c: one endpoint of a connection (PROTOCOL.md sections 3 and 4).
  *
  * DESIGN: sans-I/O. Input bytes go through the frame decoder (or the text
  * line reader); output is two queues drained by proto_link_output(): ctl_
@@ -76,8 +76,8 @@ proto_link_reset(struct proto_link *l)
 	l->rx_ready_ = 0;
 	l->rx_in_msg_ = 0;
 	proto_text_rx_reset(l);
-	/* send side: a chunk that may have reached the peer keeps its seq, so
-	 * the next message's first frame cannot pass for its duplicate */
+	/* send side: the seq of a chunk that may have reached the peer is not
+	 * reused, so the next message's first frame cannot pass for its duplicate */
 	if (l->tx_active_ && (l->tx_sent_ || l->out_off_ > 0))
 		l->tx_seq_++;
 	l->tx_active_ = 0;

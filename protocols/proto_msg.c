@@ -1,5 +1,5 @@
 /*
- * proto_msg.c: the TLV payload of one message (PROTOCOL.md, "Payload").
+ * proto_msg.c: the TLV payload of one message (PROTOCOL.md section 5).
  *
  * DESIGN: the encoder enforces exactly the rules the decoder checks, so
  * anything proto_msg_encode() accepts, proto_msg_decode() gives back field
@@ -7,28 +7,9 @@
  * compared with the bytes that remain and with the field's cap before the
  * value is looked at.
  */
-#include "protocols/proto.h"
+#include "protocols/proto_int.h"
 
 #include <string.h>
-
-/* TLV tags (PROTOCOL.md, "Tags"). */
-enum {
-	TAG_VERSION = 0x01,
-	TAG_DEVICE_ID = 0x02,
-	TAG_MODEL = 0x03,
-	TAG_FIRMWARE = 0x04,
-	TAG_KEY_TYPE = 0x05,
-	TAG_CAPS = 0x06,
-	TAG_MAX_FRAME = 0x07,
-	TAG_NONCE = 0x10,
-	TAG_CSR = 0x20,
-	TAG_CERT = 0x30,
-	TAG_SHA256 = 0x40,
-	TAG_REASON = 0x50,
-	TAG_TEXT = 0x51,
-};
-
-#define TLV_HEADER 3
 
 /* Bits of the "seen" mask, one per non-repeating tag. */
 enum {
@@ -82,14 +63,14 @@ put_tlv(uint8_t *out, size_t cap, size_t *pos, uint8_t tag, const uint8_t *v, si
 {
 	if (n > 0xffff)
 		return PROTO_E_TOO_LARGE;
-	if (cap - *pos < TLV_HEADER || cap - *pos - TLV_HEADER < n)
+	if (cap - *pos < PROTO_TLV_HEADER || cap - *pos - PROTO_TLV_HEADER < n)
 		return PROTO_E_SPACE;
 	out[*pos] = tag;
 	out[*pos + 1] = (uint8_t)(n >> 8);
 	out[*pos + 2] = (uint8_t)n;
 	if (n > 0)
-		memcpy(out + *pos + TLV_HEADER, v, n);
-	*pos += TLV_HEADER + n;
+		memcpy(out + *pos + PROTO_TLV_HEADER, v, n);
+	*pos += PROTO_TLV_HEADER + n;
 	return PROTO_OK;
 }
 
@@ -134,19 +115,19 @@ encode_hello(const struct proto_msg *m, uint8_t *out, size_t cap, size_t *pos)
 	if (rc == 0 && m->max_frame != 0 && !max_frame_ok(m->max_frame))
 		rc = PROTO_E_ARG;
 	if (rc == 0)
-		rc = put_u8(out, cap, pos, TAG_VERSION, m->version);
+		rc = put_u8(out, cap, pos, PROTO_TAG_VERSION, m->version);
 	if (rc == 0)
-		rc = put_tlv(out, cap, pos, TAG_DEVICE_ID, m->device_id.p, m->device_id.len);
+		rc = put_tlv(out, cap, pos, PROTO_TAG_DEVICE_ID, m->device_id.p, m->device_id.len);
 	if (rc == 0 && m->model.len > 0)
-		rc = put_tlv(out, cap, pos, TAG_MODEL, m->model.p, m->model.len);
+		rc = put_tlv(out, cap, pos, PROTO_TAG_MODEL, m->model.p, m->model.len);
 	if (rc == 0 && m->firmware.len > 0)
-		rc = put_tlv(out, cap, pos, TAG_FIRMWARE, m->firmware.p, m->firmware.len);
+		rc = put_tlv(out, cap, pos, PROTO_TAG_FIRMWARE, m->firmware.p, m->firmware.len);
 	if (rc == 0)
-		rc = put_u8(out, cap, pos, TAG_KEY_TYPE, m->key_type);
+		rc = put_u8(out, cap, pos, PROTO_TAG_KEY_TYPE, m->key_type);
 	if (rc == 0)
-		rc = put_u32(out, cap, pos, TAG_CAPS, m->caps);
+		rc = put_u32(out, cap, pos, PROTO_TAG_CAPS, m->caps);
 	if (rc == 0 && m->max_frame != 0)
-		rc = put_u16(out, cap, pos, TAG_MAX_FRAME, m->max_frame);
+		rc = put_u16(out, cap, pos, PROTO_TAG_MAX_FRAME, m->max_frame);
 	return rc;
 }
 
@@ -170,7 +151,7 @@ encode_chain(const struct proto_msg *m, uint8_t *out, size_t cap, size_t *pos)
 	if (total > PROTO_CHAIN_MAX)
 		return PROTO_E_TOO_LARGE;
 	for (i = 0; rc == 0 && i < m->cert_count; i++)
-		rc = put_tlv(out, cap, pos, TAG_CERT, m->certs[i].p, m->certs[i].len);
+		rc = put_tlv(out, cap, pos, PROTO_TAG_CERT, m->certs[i].p, m->certs[i].len);
 	return rc;
 }
 
@@ -190,30 +171,30 @@ proto_msg_encode(const struct proto_msg *m, uint8_t *out, size_t cap, size_t *le
 	case PROTO_CSR_REQUEST:
 		if (m->max_frame != 0 && !max_frame_ok(m->max_frame))
 			return PROTO_E_ARG;
-		rc = put_tlv(out, cap, &pos, TAG_NONCE, m->nonce, PROTO_NONCE_LEN);
+		rc = put_tlv(out, cap, &pos, PROTO_TAG_NONCE, m->nonce, PROTO_NONCE_LEN);
 		if (rc == 0 && m->max_frame != 0)
-			rc = put_u16(out, cap, &pos, TAG_MAX_FRAME, m->max_frame);
+			rc = put_u16(out, cap, &pos, PROTO_TAG_MAX_FRAME, m->max_frame);
 		break;
 	case PROTO_CSR:
 		if (!slice_ok(&m->csr) || m->csr.len == 0)
 			return PROTO_E_ARG;
 		if (m->csr.len > PROTO_CSR_MAX)
 			return PROTO_E_TOO_LARGE;
-		rc = put_tlv(out, cap, &pos, TAG_CSR, m->csr.p, m->csr.len);
+		rc = put_tlv(out, cap, &pos, PROTO_TAG_CSR, m->csr.p, m->csr.len);
 		break;
 	case PROTO_CHAIN:
 		rc = encode_chain(m, out, cap, &pos);
 		break;
 	case PROTO_READBACK:
-		rc = put_tlv(out, cap, &pos, TAG_SHA256, m->sha256, sizeof(m->sha256));
+		rc = put_tlv(out, cap, &pos, PROTO_TAG_SHA256, m->sha256, sizeof(m->sha256));
 		break;
 	case PROTO_RESULT:
 	case PROTO_ERROR:
 		rc = check_string(&m->text, 0, PROTO_TEXT_MAX, 0x20);
 		if (rc == 0)
-			rc = put_u16(out, cap, &pos, TAG_REASON, m->reason);
+			rc = put_u16(out, cap, &pos, PROTO_TAG_REASON, m->reason);
 		if (rc == 0 && m->text.len > 0)
-			rc = put_tlv(out, cap, &pos, TAG_TEXT, m->text.p, m->text.len);
+			rc = put_tlv(out, cap, &pos, PROTO_TAG_TEXT, m->text.p, m->text.len);
 		break;
 	default:
 		return PROTO_E_ARG;
@@ -231,18 +212,18 @@ tag_belongs(uint8_t type, uint8_t tag)
 {
 	switch (type) {
 	case PROTO_HELLO:
-		return tag >= TAG_VERSION && tag <= TAG_MAX_FRAME;
+		return tag >= PROTO_TAG_VERSION && tag <= PROTO_TAG_MAX_FRAME;
 	case PROTO_CSR_REQUEST:
-		return tag == TAG_NONCE || tag == TAG_MAX_FRAME;
+		return tag == PROTO_TAG_NONCE || tag == PROTO_TAG_MAX_FRAME;
 	case PROTO_CSR:
-		return tag == TAG_CSR;
+		return tag == PROTO_TAG_CSR;
 	case PROTO_CHAIN:
-		return tag == TAG_CERT;
+		return tag == PROTO_TAG_CERT;
 	case PROTO_READBACK:
-		return tag == TAG_SHA256;
+		return tag == PROTO_TAG_SHA256;
 	case PROTO_RESULT:
 	case PROTO_ERROR:
-		return tag == TAG_REASON || tag == TAG_TEXT;
+		return tag == PROTO_TAG_REASON || tag == PROTO_TAG_TEXT;
 	default:
 		return 0;
 	}
@@ -252,32 +233,32 @@ static unsigned
 tag_seen_bit(uint8_t tag)
 {
 	switch (tag) {
-	case TAG_VERSION:
+	case PROTO_TAG_VERSION:
 		return SEEN_VERSION;
-	case TAG_DEVICE_ID:
+	case PROTO_TAG_DEVICE_ID:
 		return SEEN_DEVICE_ID;
-	case TAG_MODEL:
+	case PROTO_TAG_MODEL:
 		return SEEN_MODEL;
-	case TAG_FIRMWARE:
+	case PROTO_TAG_FIRMWARE:
 		return SEEN_FIRMWARE;
-	case TAG_KEY_TYPE:
+	case PROTO_TAG_KEY_TYPE:
 		return SEEN_KEY_TYPE;
-	case TAG_CAPS:
+	case PROTO_TAG_CAPS:
 		return SEEN_CAPS;
-	case TAG_MAX_FRAME:
+	case PROTO_TAG_MAX_FRAME:
 		return SEEN_MAX_FRAME;
-	case TAG_NONCE:
+	case PROTO_TAG_NONCE:
 		return SEEN_NONCE;
-	case TAG_CSR:
+	case PROTO_TAG_CSR:
 		return SEEN_CSR;
-	case TAG_SHA256:
+	case PROTO_TAG_SHA256:
 		return SEEN_SHA256;
-	case TAG_REASON:
+	case PROTO_TAG_REASON:
 		return SEEN_REASON;
-	case TAG_TEXT:
+	case PROTO_TAG_TEXT:
 		return SEEN_TEXT;
 	default:
-		return 0; /* TAG_CERT repeats */
+		return 0; /* PROTO_TAG_CERT repeats */
 	}
 }
 
@@ -331,57 +312,57 @@ static int
 decode_field(struct proto_msg *m, uint8_t tag, const uint8_t *v, size_t n, size_t *chain_total)
 {
 	switch (tag) {
-	case TAG_VERSION:
+	case PROTO_TAG_VERSION:
 		if (n != 1)
 			return PROTO_E_MALFORMED;
 		m->version = v[0];
 		return PROTO_OK;
-	case TAG_DEVICE_ID:
+	case PROTO_TAG_DEVICE_ID:
 		return take_string(v, n, 1, PROTO_DEVICE_ID_MAX, 0x21, &m->device_id);
-	case TAG_MODEL:
+	case PROTO_TAG_MODEL:
 		return take_string(v, n, 0, PROTO_NAME_MAX, 0x21, &m->model);
-	case TAG_FIRMWARE:
+	case PROTO_TAG_FIRMWARE:
 		return take_string(v, n, 0, PROTO_FIRMWARE_MAX, 0x21, &m->firmware);
-	case TAG_KEY_TYPE:
+	case PROTO_TAG_KEY_TYPE:
 		if (n != 1)
 			return PROTO_E_MALFORMED;
 		m->key_type = v[0];
 		return PROTO_OK;
-	case TAG_CAPS:
+	case PROTO_TAG_CAPS:
 		if (n != 4)
 			return PROTO_E_MALFORMED;
 		m->caps = (uint32_t)v[0] << 24 | (uint32_t)v[1] << 16 | (uint32_t)v[2] << 8 | v[3];
 		return PROTO_OK;
-	case TAG_MAX_FRAME:
+	case PROTO_TAG_MAX_FRAME:
 		if (n != 2)
 			return PROTO_E_MALFORMED;
 		m->max_frame = (uint16_t)(v[0] << 8 | v[1]);
 		return max_frame_ok(m->max_frame) ? PROTO_OK : PROTO_E_MALFORMED;
-	case TAG_NONCE:
+	case PROTO_TAG_NONCE:
 		if (n != PROTO_NONCE_LEN)
 			return PROTO_E_MALFORMED;
 		memcpy(m->nonce, v, PROTO_NONCE_LEN);
 		return PROTO_OK;
-	case TAG_CSR:
+	case PROTO_TAG_CSR:
 		return take_blob(v, n, PROTO_CSR_MAX, &m->csr);
-	case TAG_CERT:
+	case PROTO_TAG_CERT:
 		if (m->cert_count == PROTO_CHAIN_CERTS_MAX)
 			return PROTO_E_TOO_LARGE;
 		if (n > PROTO_CHAIN_MAX - *chain_total)
 			return PROTO_E_TOO_LARGE;
 		*chain_total += n;
 		return take_blob(v, n, PROTO_CERT_MAX, &m->certs[m->cert_count++]);
-	case TAG_SHA256:
+	case PROTO_TAG_SHA256:
 		if (n != sizeof(m->sha256))
 			return PROTO_E_MALFORMED;
 		memcpy(m->sha256, v, sizeof(m->sha256));
 		return PROTO_OK;
-	case TAG_REASON:
+	case PROTO_TAG_REASON:
 		if (n != 2)
 			return PROTO_E_MALFORMED;
 		m->reason = (uint16_t)(v[0] << 8 | v[1]);
 		return PROTO_OK;
-	case TAG_TEXT:
+	case PROTO_TAG_TEXT:
 		return take_string(v, n, 0, PROTO_TEXT_MAX, 0x20, &m->text);
 	default:
 		return PROTO_OK;
@@ -405,11 +386,11 @@ decode_fields(uint8_t type, const uint8_t *in, size_t len, struct proto_msg *m)
 		size_t n;
 		unsigned bit;
 
-		if (len - pos < TLV_HEADER)
+		if (len - pos < PROTO_TLV_HEADER)
 			return PROTO_E_MALFORMED; /* truncated header */
 		tag = in[pos];
 		n = (size_t)in[pos + 1] << 8 | in[pos + 2];
-		pos += TLV_HEADER;
+		pos += PROTO_TLV_HEADER;
 		if (n > len - pos)
 			return PROTO_E_MALFORMED; /* value runs past the end */
 		if (tag_belongs(type, tag)) {

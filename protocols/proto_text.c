@@ -1,5 +1,5 @@
 /*
- * proto_text.c: the text dialect (PROTOCOL.md, "Text dialect").
+ * proto_text.c: the text dialect (PROTOCOL.md section 6).
  *
  * DESIGN: sending writes one line at a time into the link's output buffer,
  * so a 16 KiB chain never needs its PEM form in memory: the message stays
@@ -20,30 +20,15 @@
 
 #define TOKENS_MAX 16
 #define PEM_LINE_BYTES 48 /* 64 base64 characters */
-#define TLV_HEADER 3
 
-/* TLV tags, as in proto_msg.c (PROTOCOL.md, "Tags"). */
-enum {
-	TAG_VERSION = 0x01,
-	TAG_DEVICE_ID = 0x02,
-	TAG_MODEL = 0x03,
-	TAG_FIRMWARE = 0x04,
-	TAG_KEY_TYPE = 0x05,
-	TAG_CAPS = 0x06,
-	TAG_NONCE = 0x10,
-	TAG_CSR = 0x20,
-	TAG_CERT = 0x30,
-	TAG_SHA256 = 0x40,
-	TAG_REASON = 0x50,
-	TAG_TEXT = 0x51,
-};
-
+/* PEM labels */
 enum {
 	LABEL_CSR = 1,     /* CERTIFICATE REQUEST */
 	LABEL_NEW_CSR = 2, /* NEW CERTIFICATE REQUEST (older OpenSSL) */
 	LABEL_CERT = 3,    /* CERTIFICATE */
 };
 
+/* What the next line of a message being written is (txt_phase_). */
 enum {
 	TXT_HEADER = 0,
 	TXT_BEGIN,
@@ -328,7 +313,7 @@ rx_put(struct proto_link *l, const uint8_t *p, size_t n)
 static int
 rx_tlv_begin(struct proto_link *l, uint8_t tag, size_t *hdr)
 {
-	uint8_t h[TLV_HEADER] = {tag, 0, 0};
+	uint8_t h[PROTO_TLV_HEADER] = {tag, 0, 0};
 
 	*hdr = l->rx_len_;
 	return rx_put(l, h, sizeof(h));
@@ -337,7 +322,7 @@ rx_tlv_begin(struct proto_link *l, uint8_t tag, size_t *hdr)
 static int
 rx_tlv_end(struct proto_link *l, size_t hdr)
 {
-	size_t n = l->rx_len_ - hdr - TLV_HEADER;
+	size_t n = l->rx_len_ - hdr - PROTO_TLV_HEADER;
 
 	if (n > 0xffff)
 		return PROTO_E_TOO_LARGE;
@@ -538,17 +523,17 @@ parse_hello(struct proto_link *l, const struct token *t, size_t count)
 	if (v != NULL) {
 		rc = parse_dec(v, 0xff, &n);
 		if (rc == 0)
-			rc = put_u8(l, TAG_VERSION, n);
+			rc = put_u8(l, PROTO_TAG_VERSION, n);
 	}
 	v = find_key(t, count, "id");
 	if (rc == 0 && v != NULL)
-		rc = put_escaped(l, TAG_DEVICE_ID, v);
+		rc = put_escaped(l, PROTO_TAG_DEVICE_ID, v);
 	v = find_key(t, count, "model");
 	if (rc == 0 && v != NULL)
-		rc = put_escaped(l, TAG_MODEL, v);
+		rc = put_escaped(l, PROTO_TAG_MODEL, v);
 	v = find_key(t, count, "fw");
 	if (rc == 0 && v != NULL)
-		rc = put_escaped(l, TAG_FIRMWARE, v);
+		rc = put_escaped(l, PROTO_TAG_FIRMWARE, v);
 	v = find_key(t, count, "key");
 	if (rc == 0 && v != NULL) {
 		char name[16];
@@ -557,13 +542,13 @@ parse_hello(struct proto_link *l, const struct token *t, size_t count)
 		memcpy(name, v->v, len);
 		name[len] = '\0';
 		/* an unknown key type is passed on as 0 for the session to refuse */
-		rc = put_u8(l, TAG_KEY_TYPE, (uint32_t)proto_key_type_parse(name));
+		rc = put_u8(l, PROTO_TAG_KEY_TYPE, (uint32_t)proto_key_type_parse(name));
 	}
 	v = find_key(t, count, "caps");
 	if (rc == 0 && v != NULL) {
 		rc = parse_dec(v, 0xffffffffu, &n);
 		if (rc == 0)
-			rc = put_u32(l, TAG_CAPS, n);
+			rc = put_u32(l, PROTO_TAG_CAPS, n);
 	}
 	return rc;
 }
@@ -614,10 +599,10 @@ parse_outcome(struct proto_link *l, uint8_t type, const struct token *t, size_t 
 		return PROTO_E_MALFORMED; /* "pass" with a reason, or "fail" without one */
 	if (type == PROTO_ERROR && v == NULL)
 		return PROTO_E_MALFORMED;
-	rc = put_u16(l, TAG_REASON, reason);
+	rc = put_u16(l, PROTO_TAG_REASON, reason);
 	v = find_key(t, count, "msg");
 	if (rc == 0 && v != NULL)
-		rc = put_escaped(l, TAG_TEXT, v);
+		rc = put_escaped(l, PROTO_TAG_TEXT, v);
 	return rc;
 }
 
@@ -697,10 +682,11 @@ idle_line(struct proto_link *l, const uint8_t *p, size_t n)
 			rc = parse_hello(l, t, count);
 			break;
 		case PROTO_CSR_REQUEST:
-			rc = parse_hex_field(l, t, count, "nonce", TAG_NONCE, PROTO_NONCE_LEN);
+			rc =
+			    parse_hex_field(l, t, count, "nonce", PROTO_TAG_NONCE, PROTO_NONCE_LEN);
 			break;
 		case PROTO_READBACK:
-			rc = parse_hex_field(l, t, count, "sha256", TAG_SHA256, 32);
+			rc = parse_hex_field(l, t, count, "sha256", PROTO_TAG_SHA256, 32);
 			break;
 		case PROTO_RESULT:
 		case PROTO_ERROR:
@@ -778,7 +764,7 @@ b64_val(uint8_t c)
 static int
 field_put(struct proto_link *l, const uint8_t *p, size_t n)
 {
-	size_t have = l->rx_len_ - l->text_field_pos_ - TLV_HEADER;
+	size_t have = l->rx_len_ - l->text_field_pos_ - PROTO_TLV_HEADER;
 	size_t max = l->text_label_ == LABEL_CERT ? PROTO_CERT_MAX : PROTO_CSR_MAX;
 
 	if (n > max - have)
@@ -857,7 +843,7 @@ pem_line(struct proto_link *l, const uint8_t *p, size_t n, int *idle)
 			l->text_label_ = LABEL_NEW_CSR;
 		else if (!line_is(p, n, "-----BEGIN ", label_text(l->text_label_), "-----"))
 			goto abandon;
-		rc = rx_tlv_begin(l, l->rx_type_ == PROTO_CSR ? TAG_CSR : TAG_CERT,
+		rc = rx_tlv_begin(l, l->rx_type_ == PROTO_CSR ? PROTO_TAG_CSR : PROTO_TAG_CERT,
 		                  &l->text_field_pos_);
 		if (rc != 0)
 			goto fail;
