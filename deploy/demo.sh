@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The README's "run it" command: build certstation, create a demo PKI whose
 # issuing-CA key lives in a SoftHSM2 token (./demo), issue certificates for a
-# few freshly generated device keys, and check every chain with OpenSSL and
-# GnuTLS. Idempotent: re-running reuses the demo PKI and re-delivers the
-# same certificates to the same devices.
+# few freshly generated device keys from the command line and check every
+# chain with OpenSSL and GnuTLS; then run the station on a line of simulated
+# devices (pseudo-terminal fixtures) until Ctrl-C. Idempotent: re-running
+# reuses the demo PKI and re-delivers the same certificates to the same
+# devices.
+#
+# CERTSTATION_DEMO_SECONDS=N stops the line after N seconds (default: run
+# until Ctrl-C). CERTSTATION_DEMO_FIXTURES (default 4) and
+# CERTSTATION_DEMO_BAUD (default 115200) shape the simulated line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,3 +60,41 @@ echo "== ledger"
 "$cs" ledger verify --config "$cfg"
 "$cs" ledger export --config "$cfg" --format csv --out "$demo/ledger.csv"
 echo "   exported the ledger to $demo/ledger.csv"
+
+# The line: simulated devices in pseudo-terminal fixtures, the station
+# serving them. Every 7th device reads back a wrong hash and every 11th
+# stalls, so the log shows failures with their reasons too.
+fixtures=${CERTSTATION_DEMO_FIXTURES:-4}
+baud=${CERTSTATION_DEMO_BAUD:-115200}
+seconds=${CERTSTATION_DEMO_SECONDS:-0}
+sim="$demo/sim"
+mkdir -p "$sim"
+rm -f "$sim/fixtures.json"
+echo
+echo "== the line: $fixtures simulated fixtures at $baud baud (frame dialect)"
+"$cs" sim --count "$fixtures" --baud "$baud" --id-prefix "LINE-$(date +%H%M%S)-" \
+   --links "$sim/ports" --fixture-map "$sim/fixtures.json" --store "$sim/chains" \
+   --fault wrong-readback:every=7 --fault stall:every=11 --timeout-ms 8000 \
+   >"$sim/devices.log" 2>&1 &
+sim_pid=$!
+trap 'kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$sim/fixtures.json" ] && break; sleep 0.05; done
+python3 - "$cfg" "$sim/fixtures.json" "$demo/line.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["line"] = {"comment": "written by deploy/demo.sh: the simulator's fixtures",
+             "fixture_map": sys.argv[2], "timeouts": {"csr_ms": 5000, "readback_ms": 5000}}
+json.dump(c, open(sys.argv[3], "w"), indent=2)
+PY
+echo "   devices: $sim/devices.log; their chains: $sim/chains"
+echo "   station: $cs run --config $demo/line.json   (Ctrl-C stops it)"
+echo
+run_args=(--config "$demo/line.json")
+[ "$seconds" -gt 0 ] && run_args+=(--seconds "$seconds")
+"$cs" run "${run_args[@]}" || true
+echo
+echo "== ledger after the shift"
+sqlite3 "$demo/state/ledger.sqlite" \
+  "SELECT state, coalesce(reason, ''), count(*) FROM issuance WHERE slot LIKE 'sim-%'
+   GROUP BY 1, 2 ORDER BY 3 DESC" | sed 's/^/   /'
+"$cs" ledger verify --config "$cfg"

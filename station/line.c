@@ -868,6 +868,39 @@ slot_link_init(struct slot *s)
 	return proto_link_init(&s->link, &lc);
 }
 
+/*
+ * Feed what was read to the link, one frame or line at a time: the link
+ * holds one received message, so each is taken before the next byte goes
+ * in (a read may hold the ACK that completes the chain and the READBACK
+ * behind it, or two text lines).
+ */
+static int
+slot_input(struct slot *s, size_t got)
+{
+	const uint8_t delim = s->cfg->dialect == PROTO_DIALECT_TEXT ? '\n' : 0x00;
+	const uint8_t *p = s->io_buf, *end = s->io_buf + got;
+	struct proto_msg m;
+	int rc = PROTO_OK;
+
+	while (p < end && rc == PROTO_OK) {
+		const uint8_t *d = memchr(p, delim, (size_t)(end - p));
+		size_t n = d != NULL ? (size_t)(d - p) + 1 : (size_t)(end - p);
+
+		rc = proto_link_input(&s->link, p, n, mono_ms());
+		p += n;
+		if (s->link.stats.frames_in + s->link.stats.lines_in != s->good_seen) {
+			s->good_seen = s->link.stats.frames_in + s->link.stats.lines_in;
+			s->bytes_mark = s->link.stats.bytes_in;
+		}
+		while (rc == PROTO_OK && proto_link_recv(&s->link, &m) == 1) {
+			/* the ACK that completes the chain comes before the READBACK */
+			slot_progress(s);
+			slot_on_message(s, &m);
+		}
+	}
+	return rc;
+}
+
 /* Why the slot stopped serving its port. */
 enum serve_end {
 	SERVE_STOP = 1,  /* station stopping */
@@ -894,7 +927,6 @@ slot_serve(struct slot *s, unsigned gen)
 		uint64_t now = mono_ms(), next = UINT64_MAX;
 		int timeout, rc, paused;
 		unsigned cur_gen;
-		struct proto_msg m;
 
 		rc = proto_link_tick(&s->link, now, &next);
 		if (rc == PROTO_E_TIMEOUT) {
@@ -964,11 +996,7 @@ slot_serve(struct slot *s, unsigned gen)
 			}
 			if (got == 0)
 				break;
-			rc = proto_link_input(&s->link, s->io_buf, got, mono_ms());
-			if (s->link.stats.frames_in + s->link.stats.lines_in != s->good_seen) {
-				s->good_seen = s->link.stats.frames_in + s->link.stats.lines_in;
-				s->bytes_mark = s->link.stats.bytes_in;
-			}
+			rc = slot_input(s, got);
 			if (rc != PROTO_OK) {
 				if (ex->active)
 					slot_fail(s, rc == PROTO_E_TOO_LARGE ? CS_ERR_DEVICE_TOO_LARGE
@@ -978,12 +1006,6 @@ slot_serve(struct slot *s, unsigned gen)
 					    proto_status_name(rc));
 				proto_link_reset(&s->link);
 				break;
-			}
-			while (proto_link_recv(&s->link, &m) == 1) {
-				/* the ACK that completes the chain may arrive in the
-				 * same read as the READBACK that follows it */
-				slot_progress(s);
-				slot_on_message(s, &m);
 			}
 			slot_check_garbage(s);
 			if (got < sizeof(s->io_buf))
