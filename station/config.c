@@ -155,7 +155,7 @@ cfg_strdup(struct cfg_ctx *c, const char *s, char **out)
 	return 0;
 }
 
-static int
+int
 cfg_has_control(const char *s)
 {
 	for (; *s != '\0'; s++)
@@ -1315,7 +1315,7 @@ struct cs_config *
 config_load(const char *path, struct cs_err *err)
 {
 	static const char *const keys[] = {"comment", "state_dir", "ledger", "hsm", "ca",
-		"issue_threads", "default_profile", "profiles", "line", NULL};
+		"issue_threads", "default_profile", "profiles", "line", "web", NULL};
 	static const char *const ca_keys[] = {"comment", "certificate", "chain", NULL};
 	struct cs_config *cfg = NULL;
 	struct cfg_ctx c;
@@ -1401,6 +1401,8 @@ config_load(const char *path, struct cs_err *err)
 	rc = cfg_profiles(&c, root, cfg);
 	if (rc == 0)
 		rc = cfg_line(&c, root, cfg);
+	if (rc == 0)
+		rc = cfg_web(&c, root, cfg);
 out:
 	json_decref(root);
 	free(text);
@@ -1452,6 +1454,7 @@ config_free(struct cs_config *cfg)
 	for (size_t k = 0; k < cfg->profile_count; k++)
 		profile_release(&cfg->profiles[k]);
 	cfg_line_free(cfg);
+	cfg_web_free(cfg);
 	free(cfg);
 }
 

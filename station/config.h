@@ -128,6 +128,24 @@ struct line_config {
 	unsigned gap_ms;             /* after RESULT: ignore input this long (device removal) */
 };
 
+#define WEB_ALLOW_MAX 16
+
+/* The dashboard server (web-ui/). */
+struct web_config {
+	int enabled;                 /* default 1 */
+	char *host;                  /* "127.0.0.1" */
+	unsigned port;               /* 8080 */
+	char *users_path;            /* default "users.json" beside the config */
+	char *tls_certificate;       /* NULL: plain HTTP */
+	char *tls_key;
+	char *allowed_hosts[WEB_ALLOW_MAX];   /* Host header values accepted (DNS rebinding) */
+	size_t allowed_host_count;            /* default: 127.0.0.1:PORT, localhost:PORT, [::1]:PORT */
+	char *allowed_origins[WEB_ALLOW_MAX]; /* Origin values accepted on writes */
+	size_t allowed_origin_count;          /* default: http(s)://each allowed host */
+	unsigned session_idle_minutes;        /* 480 */
+	unsigned max_connections;             /* 64 */
+};
+
 struct cs_config {
 	char *path;      /* the file loaded */
 	char *state_dir; /* absolute or relative to cwd after resolution */
@@ -147,6 +165,7 @@ struct cs_config {
 	struct profile profiles[CONFIG_MAX_PROFILES];
 	size_t profile_count;
 	struct line_config line; /* slot_count 0: no "line" section */
+	struct web_config web;
 };
 
 /* Load and validate. NULL with err (CS_ERR_CONFIG / CS_ERR_IO) on failure. */

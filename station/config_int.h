@@ -39,6 +39,7 @@ void cfg_pop(struct cfg_ctx *c);
 int cfg_fail(struct cfg_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cfg_check_keys(struct cfg_ctx *c, json_t *obj, const char *const *allowed);
 int cfg_strdup(struct cfg_ctx *c, const char *s, char **out);
+int cfg_has_control(const char *s); /* a byte < 0x20 or 0x7f */
 /* A string member; absent: *out untouched (0) unless required. */
 int cfg_string(struct cfg_ctx *c, json_t *obj, const char *key, int required, size_t max,
     char **out);
@@ -61,5 +62,9 @@ char *cfg_dir_of(const char *path);
 /* config_line.c: the "line" section (fixture slots, timeouts). */
 int cfg_line(struct cfg_ctx *c, json_t *root, struct cs_config *cfg);
 void cfg_line_free(struct cs_config *cfg);
+
+/* config_web.c: the "web" section (dashboard server). */
+int cfg_web(struct cfg_ctx *c, json_t *root, struct cs_config *cfg);
+void cfg_web_free(struct cs_config *cfg);
 
 #endif
