@@ -353,7 +353,7 @@ allowed_from(enum ledger_op_kind k)
 		return 1u << LEDGER_SIGNED | 1u << LEDGER_INJECTED | 1u << LEDGER_VERIFIED |
 		    1u << LEDGER_FAILED;
 	case LEDGER_OP_VERIFIED:
-		return 1u << LEDGER_INJECTED;
+		return 1u << LEDGER_INJECTED | 1u << LEDGER_VERIFIED;
 	case LEDGER_OP_FAILED:
 		return 1u << LEDGER_RESERVED | 1u << LEDGER_SIGNED | 1u << LEDGER_INJECTED;
 	case LEDGER_OP_REDELIVERED:
@@ -371,7 +371,9 @@ target_state(enum ledger_op_kind k, enum ledger_state from)
 	case LEDGER_OP_SIGNED:
 		return LEDGER_SIGNED;
 	case LEDGER_OP_INJECTED:
-		return LEDGER_INJECTED;
+		/* a certificate verified once stays VERIFIED when it is delivered
+		 * again (rework): an interrupted re-delivery cannot make it fail */
+		return from == LEDGER_VERIFIED ? LEDGER_VERIFIED : LEDGER_INJECTED;
 	case LEDGER_OP_VERIFIED:
 		return LEDGER_VERIFIED;
 	case LEDGER_OP_FAILED:

@@ -47,8 +47,9 @@ enum ledger_state {
 enum ledger_op_kind {
 	LEDGER_OP_RESERVE = 1, /* new row RESERVED; sets op->id */
 	LEDGER_OP_SIGNED,      /* id: RESERVED -> SIGNED, stores cert_der */
-	LEDGER_OP_INJECTED,    /* id: SIGNED/INJECTED -> INJECTED */
-	LEDGER_OP_VERIFIED,    /* id: INJECTED -> VERIFIED */
+	LEDGER_OP_INJECTED,    /* id: SIGNED/INJECTED/FAILED-with-certificate -> INJECTED;
+				  VERIFIED stays VERIFIED (re-delivery after rework) */
+	LEDGER_OP_VERIFIED,    /* id: INJECTED (or VERIFIED again) -> VERIFIED */
 	LEDGER_OP_FAILED,      /* id: any state but VERIFIED -> FAILED(reason) */
 	LEDGER_OP_REFUSED,     /* new row directly FAILED(reason) (no serial); sets op->id */
 	LEDGER_OP_REDELIVERED, /* id: audit-only event: stored certificate handed out again */
@@ -93,7 +94,7 @@ struct ledger_op {
 	int64_t duration_us; /* time spent so far on this issuance, stored with the row */
 
 	/* INJECTED / VERIFIED / FAILED / REFUSED: the exchange's step timings as
-	 * compact JSON ({"hello_ms":..,"csr_ms":..}), NULL: unchanged */
+	 * compact JSON ({"csr_ms":..,"issue_ms":..,"chain_ms":..}), NULL: unchanged */
 	const char *timings;
 
 	/* completion: called on the writer thread once durable (status 0) or failed */

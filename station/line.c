@@ -82,6 +82,7 @@ struct slot {
 	int paused;
 
 	/* slot thread only */
+	uint64_t quiet_until_ms; /* after RESULT: input before this is the old device's */
 	uint32_t good_seen;   /* valid frames + lines received so far */
 	uint64_t bytes_mark;  /* link bytes_in when the last valid one arrived */
 	port *port;
@@ -450,6 +451,7 @@ slot_finish(struct slot *s)
 	ex->active = 0;
 	ex->step = STEP_NONE;
 	proto_link_reset(&s->link);
+	s->quiet_until_ms = mono_ms() + s->ln->cfg->line.gap_ms;
 }
 
 /*
@@ -996,6 +998,8 @@ slot_serve(struct slot *s, unsigned gen)
 			}
 			if (got == 0)
 				break;
+			if (!ex->active && mono_ms() < s->quiet_until_ms)
+				continue; /* the device just served is being removed */
 			rc = slot_input(s, got);
 			if (rc != PROTO_OK) {
 				if (ex->active)
@@ -1170,9 +1174,12 @@ line_start(const struct cs_config *cfg, issuer *is, ledger *l, line_event_fn on_
 	ln->rules = calloc(ln->count, sizeof(*ln->rules));
 	if (ln->slots == NULL || ln->rules == NULL || pipe_nonblock(ln->watch_wake) != 0) {
 		cs_err_set(err, CS_ERR_NOMEM, "cannot allocate the line's slots");
+		free(ln->slots);
+		ln->slots = NULL; /* nothing in them is initialised yet */
 		line_stop(ln);
 		return NULL;
 	}
+	/* every slot valid for line_stop() before anything can fail */
 	for (size_t k = 0; k < ln->count; k++) {
 		struct slot *s = &ln->slots[k];
 
@@ -1186,6 +1193,10 @@ line_start(const struct cs_config *cfg, issuer *is, ledger *l, line_event_fn on_
 		s->snap.dialect = s->cfg->dialect;
 		s->snap.state_since_us = real_us();
 		ln->rules[k] = s->cfg->match;
+	}
+	for (size_t k = 0; k < ln->count; k++) {
+		struct slot *s = &ln->slots[k];
+
 		if (pipe_nonblock(s->wake) != 0) {
 			cs_err_set(err, CS_ERR_IO, "cannot create the wake pipe of slot %s", s->cfg->name);
 			line_stop(ln);

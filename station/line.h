@@ -22,8 +22,8 @@
  * small lock, never a lock the issuance path holds.
  *
  * Threads: line_start()/line_stop() from one thread; snapshots, pause and
- * the event hook from any thread. The event callback runs on slot threads:
- * keep it short.
+ * the event hook from any thread until line_stop() begins (not during or
+ * after it). The event callback runs on slot threads: keep it short.
  */
 #ifndef STATION_LINE_H
 #define STATION_LINE_H

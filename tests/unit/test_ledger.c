@@ -198,9 +198,18 @@ test_lifecycle(void)
 	CHECK(strcmp(rec.fixture, "F2") == 0);
 	CHECK(strcmp(rec.timings, "{\"chain_ms\":5}") == 0);
 	ledger_record_clear(&rec);
-	/* rework after VERIFIED: delivered again, then verified again */
+	/* rework after VERIFIED: delivered again (the row stays VERIFIED, so an
+	 * interrupted re-delivery cannot turn it FAILED), verified again */
 	CHECK_INT_EQ(transition(l, LEDGER_OP_INJECTED, id, &err), 0);
+	CHECK_INT_EQ(ledger_record_get(l, id, &rec), 0);
+	CHECK_INT_EQ(rec.state, LEDGER_VERIFIED);
+	ledger_record_clear(&rec);
+	CHECK_INT_EQ(transition(l, LEDGER_OP_FAILED, id, &err), CS_ERR_INVALID_ARG);
+	CHECK_MSG_HAS(err, "from VERIFIED to FAILED");
 	CHECK_INT_EQ(transition(l, LEDGER_OP_VERIFIED, id, &err), 0);
+	CHECK_INT_EQ(ledger_record_get(l, id, &rec), 0);
+	CHECK_INT_EQ(rec.state, LEDGER_VERIFIED);
+	ledger_record_clear(&rec);
 	/* a failure without a certificate stays failed for good */
 	CHECK_INT_EQ(transition(l, LEDGER_OP_INJECTED, refused_id, &err), CS_ERR_INVALID_ARG);
 	CHECK_MSG_HAS(err, "from FAILED to INJECTED");
