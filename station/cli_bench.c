@@ -61,7 +61,13 @@ static const char bench_usage[] =
     "  threads 1,2, key types P-256,P-384, W=128.\n"
     "  --full-only measures only the full transaction (for profiling).\n"
     "  Last measured on a 2-core VM (full / crypto-only bound, 1 and 2 threads):\n"
-    "  P-256 0.85 / 0.56, P-384 0.93 / 0.92; see README \"Performance\".\n";
+    "  P-256 0.85 / 0.56, P-384 0.93 / 0.92; see README \"Performance\".\n"
+    "usage: certstation bench line [--fixtures 1,8,32] [--bauds 115200,921600]\n"
+    "                              [--dialects frame,text] [--seconds S] [--gap-ms G]\n"
+    "                              [--fault SPEC]... [--dir DIR] [--keep]\n"
+    "  The whole line (ports, protocol, issuance, ledger) against simulated devices:\n"
+    "  devices/h, per-device time against wire floor + device compute, bytes per\n"
+    "  device, scaling with the fixture count; see `certstation bench line --help`.\n";
 
 struct bench_opts {
 	double seconds;
@@ -817,6 +823,8 @@ cli_bench_main(int argc, char **argv)
 	    .cfssl = 1};
 	int c;
 
+	if (argc >= 2 && strcmp(argv[1], "line") == 0)
+		return cli_bench_line_main(argc - 1, argv + 1);
 	if (argc < 2 || strcmp(argv[1], "issue") != 0) {
 		fputs(bench_usage, stderr);
 		return CLI_EXIT_USAGE;

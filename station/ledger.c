@@ -161,6 +161,7 @@ struct ledger {
 	struct ledger_op *head, *tail;
 	size_t queued;       /* ops in head..tail */
 	int lingering;       /* writer is collecting a batch: wake it only when full */
+	size_t last_batch;   /* ops in the last commit (writer thread only) */
 	int64_t last_commit_us;
 	struct ledger_job *jobs, *jobs_tail;
 	int stopping;
@@ -664,9 +665,11 @@ batch_complete(struct ledger_op *ops)
  * Group-commit linger. Under load, committing whatever one wake-up finds
  * gives batches of 3-5 rows and spends the CPU the signers need on commits
  * and fsyncs. So when the previous commit ended less than LEDGER_LINGER_US
- * ago (the station is busy), the writer waits up to that long for the batch
- * to fill to LEDGER_BATCH_TARGET. A lone request (an idle line, the CLI)
- * finds the last commit long past and is committed at once.
+ * ago and carried at least LEDGER_LINGER_MIN_BATCH rows (the station is
+ * busy), the writer waits up to that long for the batch to fill to
+ * LEDGER_BATCH_TARGET. A lone request (an idle line, the CLI) and a few
+ * fixtures whose steps follow one another (each waits for the previous
+ * commit) are committed at once: lingering would only add latency to them.
  * Called with l->mu held; returns with it held.
  */
 static void
@@ -676,7 +679,7 @@ writer_linger(ledger *l)
 	int64_t now = now_us(), until;
 
 	if (l->head == NULL || l->stopping || l->queued >= LEDGER_BATCH_TARGET ||
-	    now - l->last_commit_us > LEDGER_LINGER_US)
+	    now - l->last_commit_us > LEDGER_LINGER_US || l->last_batch < LEDGER_LINGER_MIN_BATCH)
 		return;
 	until = now + LEDGER_LINGER_US;
 	deadline.tv_sec = (time_t)(until / 1000000);
@@ -708,6 +711,7 @@ writer_main(void *arg)
 		}
 		writer_linger(l);
 		ops = l->head;
+		l->last_batch = l->queued;
 		l->head = l->tail = NULL;
 		l->queued = 0;
 		jobs = l->jobs;

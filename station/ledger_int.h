@@ -22,6 +22,7 @@
 #define LEDGER_CERT_MAX (64 * 1024) /* a DER chain element larger than this is a bug */
 #define LEDGER_HASH_LEN 32
 #define LEDGER_LINGER_US 2000    /* see writer_linger() */
+#define LEDGER_LINGER_MIN_BATCH 8 /* linger only after a commit at least this full */
 #define LEDGER_BATCH_TARGET 64
 #define LEDGER_CACHE_KIB "32768" /* SQLite page cache per connection */
 

@@ -890,6 +890,10 @@ slot_input(struct slot *s, size_t got)
 
 		rc = proto_link_input(&s->link, p, n, mono_ms());
 		p += n;
+		/* an ACK that completes our RESULT ends the exchange (and resets
+		 * the link) before the next device's HELLO, which may follow in
+		 * the same read, goes in */
+		slot_progress(s);
 		if (s->link.stats.frames_in + s->link.stats.lines_in != s->good_seen) {
 			s->good_seen = s->link.stats.frames_in + s->link.stats.lines_in;
 			s->bytes_mark = s->link.stats.bytes_in;
