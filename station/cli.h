@@ -34,6 +34,7 @@ int cli_ca_main(int argc, char **argv);
 int cli_ledger_main(int argc, char **argv);
 int cli_workorder_main(int argc, char **argv);
 int cli_bench_main(int argc, char **argv);
+int cli_bench_line_main(int argc, char **argv); /* `bench line` (cli_bench_line.c) */
 int cli_sim_main(int argc, char **argv);
 int cli_ports_main(int argc, char **argv);
 int cli_run_main(int argc, char **argv);
