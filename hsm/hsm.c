@@ -76,11 +76,23 @@ struct hsm {
 	/* status */
 	_Atomic int state;
 	_Atomic uint64_t signatures, failures, last_sign_us, reopens;
+	/* C_Sign latency per bucket (not cumulative; the last is +Inf) and
+	 * the sum: plain atomic counters, so signers never wait on a reader */
+	_Atomic uint64_t latency_bucket[HSM_LATENCY_BUCKETS + 1], latency_sum_us;
 	pthread_mutex_t status_mu;
 	char reason[256];
 };
 
 /* ---- small helpers ---- */
+
+/* HSM_LATENCY_BOUNDS_S in microseconds, the unit hsm_now_us() measures in. */
+static const uint64_t hsm_latency_bound_us[HSM_LATENCY_BUCKETS] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000,
+};
+
+/* How the shared signing body counts a call. */
+#define HSM_SIGN_VERIFY 0x1u    /* verify with the public key (hsm_sign_digest) */
+#define HSM_SIGN_UNCOUNTED 0x2u /* the key-pair probe: not in signatures or latency */
 
 static uint64_t
 hsm_now_us(void)
@@ -449,7 +461,7 @@ hsm_attr_read(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
  * read next to it: proves the two objects are one key pair before any
  * certificate depends on it. */
 static int hsm_sign_internal(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest,
-    size_t digest_len, uint8_t *sig, size_t *sig_len, int verify, struct cs_err *err);
+    size_t digest_len, uint8_t *sig, size_t *sig_len, unsigned how, struct cs_err *err);
 
 /* Find the private key the URI names, check its attributes, read the public
  * key next to it and build the verifier. s is a logged-in session. */
@@ -574,7 +586,9 @@ hsm_key_load(hsm *h, CK_SESSION_HANDLE s, struct cs_err *err)
 		size_t sig_len = sizeof(sig);
 		enum hsm_sig_alg alg = kt == CKK_EC ? HSM_SIG_ECDSA_SHA256 : HSM_SIG_RSA_PKCS1_SHA256;
 
-		rc = hsm_sign_internal(h, alg, probe, 32, sig, &sig_len, 1, err);
+		/* The probe is not a certificate signature: it is not counted. */
+		rc = hsm_sign_internal(h, alg, probe, 32, sig, &sig_len,
+		    HSM_SIGN_VERIFY | HSM_SIGN_UNCOUNTED, err);
 		if (rc == CS_ERR_HSM_BAD_SIGNATURE)
 			rc = cs_err_set(err, CS_ERR_HSM_KEY_MISMATCH,
 			    "public-key object with CKA_ID %s does not match private key %s: a test "
@@ -584,8 +598,6 @@ hsm_key_load(hsm *h, CK_SESSION_HANDLE s, struct cs_err *err)
 			h->have_key = 0;
 			return rc;
 		}
-		/* The probe is not a certificate signature; do not count it. */
-		atomic_fetch_sub(&h->signatures, 1);
 	}
 	return CS_OK;
 }
@@ -724,10 +736,10 @@ mismatch:
 	    hsm_key_type_name(h->info.type));
 }
 
-/* One C_SignInit + C_Sign. */
+/* One C_SignInit + C_Sign; *lat_us gets C_Sign's latency when it succeeds. */
 static CK_RV
 hsm_sign_once(hsm *h, CK_SESSION_HANDLE s, enum hsm_sig_alg alg, const uint8_t *in, size_t in_len,
-    uint8_t *out, size_t *out_len, const char **what)
+    uint8_t *out, size_t *out_len, const char **what, uint64_t *lat_us)
 {
 	CK_RSA_PKCS_PSS_PARAMS pss;
 	CK_MECHANISM mech = {CKM_ECDSA, NULL, 0};
@@ -760,17 +772,34 @@ hsm_sign_once(hsm *h, CK_SESSION_HANDLE s, enum hsm_sig_alg alg, const uint8_t *
 	t0 = hsm_now_us();
 	rv = h->f->C_Sign(s, (CK_BYTE_PTR)(uintptr_t)in, (CK_ULONG)in_len, out, &olen);
 	if (rv == CKR_OK) {
-		atomic_store_explicit(&h->last_sign_us, hsm_now_us() - t0, memory_order_relaxed);
+		*lat_us = hsm_now_us() - t0;
+		atomic_store_explicit(&h->last_sign_us, *lat_us, memory_order_relaxed);
 		*out_len = olen;
 	}
 	return rv;
 }
 
-/* The shared body of hsm_sign_digest (verify=1) and hsm_sign_raw (0). */
+/* Count one signature's C_Sign latency: two relaxed atomic additions, no
+ * lock (the signing path is hot and runs on many threads). */
+static void
+hsm_latency_record(hsm *h, uint64_t us)
+{
+	unsigned b = 0;
+
+	while (b < HSM_LATENCY_BUCKETS && us > hsm_latency_bound_us[b])
+		b++;
+	atomic_fetch_add_explicit(&h->latency_bucket[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->latency_sum_us, us, memory_order_relaxed);
+}
+
+/* The shared body of hsm_sign_digest (how = HSM_SIGN_VERIFY), hsm_sign_raw
+ * (0) and the key-pair probe (HSM_SIGN_VERIFY | HSM_SIGN_UNCOUNTED). */
 static int
 hsm_sign_internal(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest, size_t digest_len,
-    uint8_t *sig, size_t *sig_len, int verify, struct cs_err *err)
+    uint8_t *sig, size_t *sig_len, unsigned how, struct cs_err *err)
 {
+	int verify = (how & HSM_SIGN_VERIFY) != 0;
+	uint64_t lat_us = 0;
 	uint8_t in[19 + 48];
 	uint8_t raw[HSM_SIG_MAX];
 	const uint8_t *msg = digest;
@@ -827,7 +856,8 @@ hsm_sign_internal(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest, size_t di
 			atomic_fetch_add_explicit(&h->reopens, 1, memory_order_relaxed);
 		}
 		raw_len = h->sig_raw_len;
-		rv = hsm_sign_once(h, h->sessions[idx], alg, msg, msg_len, out, &raw_len, &what);
+		rv = hsm_sign_once(h, h->sessions[idx], alg, msg, msg_len, out, &raw_len, &what,
+		    &lat_us);
 		if (rv == CKR_OK)
 			break;
 		if (rv == CKR_USER_NOT_LOGGED_IN && !relogged) {
@@ -895,7 +925,10 @@ backoff:
 		    "signature from token '%s' does not verify with the CA public key; discarded",
 		    h->info.token_label);
 	}
-	atomic_fetch_add_explicit(&h->signatures, 1, memory_order_relaxed);
+	if ((how & HSM_SIGN_UNCOUNTED) == 0) {
+		atomic_fetch_add_explicit(&h->signatures, 1, memory_order_relaxed);
+		hsm_latency_record(h, lat_us);
+	}
 	if (atomic_load_explicit(&h->state, memory_order_relaxed) != HSM_STATE_OK)
 		hsm_state_set(h, HSM_STATE_OK, NULL);
 	return CS_OK;
@@ -1076,7 +1109,7 @@ int
 hsm_sign_digest(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest, size_t digest_len,
     uint8_t *sig, size_t *sig_len, struct cs_err *err)
 {
-	return hsm_sign_internal(h, alg, digest, digest_len, sig, sig_len, 1, err);
+	return hsm_sign_internal(h, alg, digest, digest_len, sig, sig_len, HSM_SIGN_VERIFY, err);
 }
 
 int
@@ -1105,7 +1138,10 @@ hsm_verify_digest(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest, size_t di
 void
 hsm_status_get(hsm *h, struct hsm_status *out)
 {
+	static const double bounds[HSM_LATENCY_BUCKETS] = HSM_LATENCY_BOUNDS_S;
+
 	memset(out, 0, sizeof(*out));
+	memcpy(out->latency_bound_s, bounds, sizeof(bounds));
 	if (h == NULL) {
 		out->state = HSM_STATE_DOWN;
 		snprintf(out->reason, sizeof(out->reason), "HSM not open");
@@ -1119,6 +1155,21 @@ hsm_status_get(hsm *h, struct hsm_status *out)
 	out->failures = atomic_load_explicit(&h->failures, memory_order_relaxed);
 	out->last_sign_us = atomic_load_explicit(&h->last_sign_us, memory_order_relaxed);
 	out->reopens = atomic_load_explicit(&h->reopens, memory_order_relaxed);
+	{
+		uint64_t cum = 0;
+
+		/* the count is the sum of the buckets read, so the cumulative
+		 * series is monotonic and ends at most at the count even while
+		 * signers add to it */
+		for (unsigned b = 0; b <= HSM_LATENCY_BUCKETS; b++) {
+			cum += atomic_load_explicit(&h->latency_bucket[b], memory_order_relaxed);
+			if (b < HSM_LATENCY_BUCKETS)
+				out->latency_le[b] = cum;
+		}
+		out->latency_count = cum;
+		out->latency_sum_s =
+		    (double)atomic_load_explicit(&h->latency_sum_us, memory_order_relaxed) / 1e6;
+	}
 	pthread_mutex_lock(&h->pool_mu);
 	out->sessions_total = h->n_sessions;
 	out->sessions_busy = h->n_sessions - h->n_free;

@@ -38,5 +38,6 @@ int cli_bench_line_main(int argc, char **argv); /* `bench line` (cli_bench_line.
 int cli_sim_main(int argc, char **argv);
 int cli_ports_main(int argc, char **argv);
 int cli_run_main(int argc, char **argv);
+int cli_user_main(int argc, char **argv);
 
 #endif

@@ -52,6 +52,8 @@ static const char cli_usage[] =
     "        each slot's match rule selects now, and which slots have none.\n"
     "  ports loopback PORT [--baud LIST] [--bytes N] [--flow none|rtscts|xonxoff]\n"
     "        TX-RX jumper self-test of one port at each baud rate.\n"
+    "  user add|remove|list --config F [NAME] [--role operator|supervisor] [--password-file FILE]\n"
+    "        the dashboard's users (web.users, mode 0600, scrypt hashes).\n"
     "\n"
     "The config file defaults to $CERTSTATION_CONFIG, else " CLI_DEFAULT_CONFIG ".\n"
     "The HSM PIN comes from the key URI's pin-source=file:PATH or from the\n"
@@ -145,6 +147,7 @@ static const struct cli_command cli_commands[] = {
 	{"bench", cli_bench_main},
 	{"sim", cli_sim_main},
 	{"ports", cli_ports_main},
+	{"user", cli_user_main},
 };
 
 int

@@ -9,6 +9,12 @@
  * since the station started or since the last stats_new_shift() (a
  * supervisor's action); the minute series covers the last 60 minutes.
  *
+ * Time: minutes are wall-clock minutes (CLOCK_REALTIME, aligned to the
+ * minute). Minutes without events are zero. If the clock jumps backwards,
+ * the earlier minute simply becomes a new current minute (the older ones
+ * move down the series); nothing is lost or double-counted and counters
+ * never go down. A jump forward of an hour or more empties the series.
+ *
  * Threads: all functions from any thread.
  */
 #ifndef STATION_STATS_H
@@ -50,11 +56,17 @@ struct stats_snapshot {
 	double devices_per_hour;   /* finished devices over the last 60 minutes (or since start if shorter), per hour */
 	double yield_shift;        /* passed / (passed + failed) this shift, 0..1; -1 if none */
 
-	struct stats_reason reasons[STATS_REASONS_MAX]; /* most frequent first */
+	/* most frequent first: by shift count, then by total, then by name, so
+	 * the shift's chart reads top-down and reasons seen only in earlier
+	 * shifts (shift == 0) follow */
+	struct stats_reason reasons[STATS_REASONS_MAX];
 	size_t reason_count;
 
 	/* exchange duration (HELLO to RESULT), Prometheus-style cumulative
-	 * buckets: count of exchanges <= bound_s[i]; +Inf = duration_count */
+	 * buckets: count of exchanges <= bound_s[i]; +Inf = duration_count.
+	 * Bounds (s): 0.05 0.1 0.2 0.3 0.5 0.75 1 1.5 2.5 5 10 30 (a P-256
+	 * exchange at 115200 baud takes about 0.15 to 0.3 s; stalls end at
+	 * the step timeouts, tens of seconds) */
 	double duration_bound_s[STATS_DURATION_BUCKETS];
 	uint64_t duration_le[STATS_DURATION_BUCKETS];
 	uint64_t duration_count;
@@ -71,5 +83,12 @@ void stats_record(stats *s, const struct line_event *ev);
 void stats_new_shift(stats *s);
 
 void stats_snapshot_get(stats *s, struct stats_snapshot *out /* OUT */);
+
+/* The same with the clock given (CLOCK_REALTIME, Unix microseconds), for
+ * tests and replays: stats_new() == stats_new_at(now), and so on. */
+stats *stats_new_at(int64_t now_us);
+void stats_record_at(stats *s, const struct line_event *ev, int64_t now_us);
+void stats_new_shift_at(stats *s, int64_t now_us);
+void stats_snapshot_at(stats *s, int64_t now_us, struct stats_snapshot *out /* OUT */);
 
 #endif

@@ -2,7 +2,8 @@
  * test_hsm_sign.c: hsm/ against a real SoftHSM2 token in a temp dir: key
  * generation, signing with every supported key type and algorithm (each
  * signature verified independently with OpenSSL EVP from the SPKI hsm/
- * returns), refusals at open, concurrency, and a per-call cost figure.
+ * returns), refusals at open, concurrency, the sign latency histogram, and
+ * a per-call cost figure.
  */
 #include <dlfcn.h>
 #include <pthread.h>
@@ -404,6 +405,83 @@ test_threads(void)
 	CHECK_INT_EQ(st.signatures, THREADS * PER_THREAD);
 	CHECK_INT_EQ(st.failures, 0);
 	CHECK_INT_EQ(st.sessions_busy, 0);
+	/* every signature from every thread is in the latency histogram */
+	CHECK_INT_EQ(st.latency_count, THREADS * PER_THREAD);
+	CHECK(st.latency_le[HSM_LATENCY_BUCKETS - 1] <= st.latency_count);
+	hsm_close(h);
+}
+
+/* The C_Sign latency histogram: one entry per counted signature (not the
+ * key-pair probe at open, not failures), cumulative and monotonic, bounds
+ * 0.1 ms .. 1 s, sum consistent with the buckets. */
+static void
+test_latency_histogram(void)
+{
+	static const double want_bounds[HSM_LATENCY_BUCKETS] = HSM_LATENCY_BOUNDS_S;
+	struct hsm_status st;
+	struct cs_err err;
+	uint8_t dg[32] = {7}, sig[HSM_SIG_MAX];
+	size_t sl;
+	hsm *h = open_uri("ca-p256", 0, 2, &err);
+	int i, n = 0;
+
+	hsm_status_get(NULL, &st);
+	CHECK_INT_EQ(st.latency_count, 0);
+	CHECK(st.latency_bound_s[0] == 0.0001 && st.latency_bound_s[HSM_LATENCY_BUCKETS - 1] == 1.0);
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	hsm_status_get(h, &st);
+	CHECK_INT_EQ(st.signatures, 0); /* the probe at open is not counted ... */
+	CHECK_INT_EQ(st.latency_count, 0); /* ... in either */
+	CHECK(st.latency_sum_s == 0);
+	for (i = 0; i < HSM_LATENCY_BUCKETS; i++) {
+		CHECK(st.latency_bound_s[i] == want_bounds[i]);
+		CHECK_INT_EQ(st.latency_le[i], 0);
+	}
+	for (i = 0; i < 150; i++) {
+		sl = sizeof(sig);
+		dg[1] = (uint8_t)i;
+		n += hsm_sign_digest(h, HSM_SIG_ECDSA_SHA256, dg, 32, sig, &sl, &err) == CS_OK;
+	}
+	for (i = 0; i < 50; i++) {
+		sl = sizeof(sig);
+		n += hsm_sign_raw(h, HSM_SIG_ECDSA_SHA256, dg, 32, sig, &sl) == CS_OK;
+	}
+	/* refused before C_Sign: not a signature, not a latency */
+	sl = sizeof(sig);
+	CHECK_INT_EQ(hsm_sign_digest(h, HSM_SIG_RSA_PKCS1_SHA256, dg, 32, sig, &sl, &err),
+	    CS_ERR_HSM_UNSUPPORTED);
+	CHECK_INT_EQ(n, 200);
+	hsm_status_get(h, &st);
+	CHECK_INT_EQ(st.signatures, 200);
+	CHECK_INT_EQ(st.latency_count, 200);
+	for (i = 1; i < HSM_LATENCY_BUCKETS; i++) {
+		CHECK(st.latency_bound_s[i] > st.latency_bound_s[i - 1]);
+		CHECK(st.latency_le[i] >= st.latency_le[i - 1]);
+	}
+	CHECK(st.latency_le[HSM_LATENCY_BUCKETS - 1] <= st.latency_count);
+	/* SoftHSM2 signs P-256 in well under a second: all below the top bound */
+	CHECK_INT_EQ(st.latency_le[HSM_LATENCY_BUCKETS - 1], 200);
+	/* the sum lies between what the buckets allow */
+	{
+		double lo = 0, hi = 0;
+		uint64_t prev = 0;
+
+		for (i = 0; i < HSM_LATENCY_BUCKETS; i++) {
+			uint64_t in = st.latency_le[i] - prev;
+
+			lo += (double)in * (i > 0 ? st.latency_bound_s[i - 1] : 0);
+			hi += (double)in * st.latency_bound_s[i];
+			prev = st.latency_le[i];
+		}
+		CHECK(st.latency_sum_s >= lo && st.latency_sum_s <= hi + 1e-9);
+		CHECK(st.latency_sum_s > 0);
+	}
+	printf("latency: %llu signatures, mean %.1f us, <=100us %llu, <=250us %llu, <=1ms %llu\n",
+	    (unsigned long long)st.latency_count, st.latency_sum_s / 200 * 1e6,
+	    (unsigned long long)st.latency_le[0], (unsigned long long)st.latency_le[1],
+	    (unsigned long long)st.latency_le[3]);
 	hsm_close(h);
 }
 
@@ -467,6 +545,7 @@ main(void)
 	test_open_refusals();
 	test_unsafe_keys();
 	test_threads();
+	test_latency_histogram();
 	measure("ca-p256", HSM_SIG_ECDSA_SHA256, 2000);
 	measure("ca-p384", HSM_SIG_ECDSA_SHA384, 300);
 	softhsm_fixture_cleanup(&fx);
