@@ -9,8 +9,11 @@ packages=(
   libjansson-dev libsqlite3-dev sqlite3
   libp11-kit-dev softhsm2 opensc
   libmicrohttpd-dev libserialport-dev
-  gnutls-bin golang-cfssl socat
+  gnutls-bin golang-cfssl socat curl
+  nodejs chromium fonts-dejavu-core
 )
+# npm comes with NodeSource's nodejs (which conflicts with Debian's npm package)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -6,6 +6,14 @@ cd "$(dirname "$0")/.."
 
 deploy/install-deps.sh
 
+# JavaScript from the lockfile: uPlot (built into the dashboard) and
+# playwright-core (the browser test). Skipped while node_modules matches it.
+lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat node_modules/.certstation-lock 2>/dev/null)" != "$lock_sum" ]; then
+  npm ci --no-audit --no-fund
+  echo "$lock_sum" >node_modules/.certstation-lock
+fi
+
 jobs=$(nproc 2>/dev/null || echo 2)
 
 echo "== build (RelWithDebInfo, -Werror)"

@@ -68,8 +68,28 @@ cfg_web_allow_defaults(struct cfg_ctx *c, struct web_config *w)
 	return rc;
 }
 
+/* A Host value ("name[:port]") or, with origin set, an Origin value
+ * ("http(s)://name[:port]"): exactly what browsers send, so a path, a
+ * trailing slash or credentials (which would never match) are refused. */
 static int
-cfg_web_list(struct cfg_ctx *c, json_t *obj, const char *key, char **out, size_t *count)
+cfg_web_allow_ok(const char *v, int origin)
+{
+	if (origin) {
+		if (strncmp(v, "http://", 7) == 0)
+			v += 7;
+		else if (strncmp(v, "https://", 8) == 0)
+			v += 8;
+		else
+			return 0;
+	} else if (strstr(v, "://") != NULL) {
+		return 0;
+	}
+	return v[0] != '\0' && strpbrk(v, "/?#@ \t\\") == NULL;
+}
+
+static int
+cfg_web_list(struct cfg_ctx *c, json_t *obj, const char *key, int origin, char **out,
+    size_t *count)
 {
 	json_t *arr, *v;
 	size_t k;
@@ -84,6 +104,13 @@ cfg_web_list(struct cfg_ctx *c, json_t *obj, const char *key, char **out, size_t
 		if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 255 ||
 		    cfg_has_control(json_string_value(v)))
 			rc = cfg_fail(c, "must be a non-empty string of at most 255 printable characters");
+		else if (!cfg_web_allow_ok(json_string_value(v), origin))
+			rc = cfg_fail(c, origin
+			    ? "'%s' is not an origin: write it as browsers send it, "
+			      "\"http://NAME:PORT\" or \"https://NAME:PORT\", without a path"
+			    : "'%s' is not a Host value: write it as browsers send it, "
+			      "\"NAME:PORT\", without scheme or path",
+			    json_string_value(v));
 		else
 			rc = cfg_strdup(c, json_string_value(v), &out[*count]);
 		if (rc == 0)
@@ -150,11 +177,21 @@ cfg_web(struct cfg_ctx *c, json_t *root, struct cs_config *cfg)
 			cfg_pop(c);
 		}
 		if (rc == 0)
-			rc = cfg_web_list(c, web, "allowed_hosts", w->allowed_hosts,
+			rc = cfg_web_list(c, web, "allowed_hosts", 0, w->allowed_hosts,
 			    &w->allowed_host_count);
 		if (rc == 0)
-			rc = cfg_web_list(c, web, "allowed_origins", w->allowed_origins,
+			rc = cfg_web_list(c, web, "allowed_origins", 1, w->allowed_origins,
 			    &w->allowed_origin_count);
+		/* on a wildcard address the default list would name no host a
+		 * browser uses: every request would be refused */
+		if (rc == 0 && w->allowed_host_count == 0 &&
+		    (strcmp(w->host, "0.0.0.0") == 0 || strcmp(w->host, "::") == 0 ||
+			w->host[0] == '\0')) {
+			cfg_push_key(c, "host");
+			rc = cfg_fail(c, "listening on '%s' needs \"allowed_hosts\": the names and "
+			    "addresses browsers use to reach this PC, as \"NAME:PORT\"", w->host);
+			cfg_pop(c);
+		}
 		cfg_pop(c);
 	}
 	if (rc == 0)
