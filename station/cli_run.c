@@ -2,7 +2,8 @@
  * cli_run.c: `certstation run`: the station daemon.
  *
  * Runs in the foreground (systemd's Type=simple), logs one line per event to
- * stderr (journald timestamps them). SIGTERM or SIGINT: every slot abandons
+ * stderr (journald timestamps them). SIGTERM, SIGINT or SIGHUP (the
+ * terminal of a foreground run closed): every slot abandons
  * its exchange safely (the ledger row says FAILED "aborted" unless the device
  * was already VERIFIED; the device is told), ports close, the ledger's last
  * group commit lands, then the process exits 0.
@@ -39,7 +40,7 @@
 static const char run_usage[] =
     "usage: certstation run [--config F] [--devices N] [--seconds S] [--no-web]\n"
     "  Provision devices in every fixture slot of the config's \"line\" section\n"
-    "  until SIGTERM/SIGINT, and serve the dashboard (config \"web\", default\n"
+    "  until SIGTERM/SIGINT/SIGHUP, and serve the dashboard (config \"web\", default\n"
     "  http://127.0.0.1:8080/).\n"
     "  --devices N   stop after N exchanges have ended (pass or fail): for tests\n"
     "  --seconds S   stop after S seconds\n"

@@ -44,7 +44,7 @@ for dialect in frame text; do
   line_config "$d/map.json" "$WORK/pki/line-$dialect.json"
 
   rc=0
-  timeout 120 "$CS" run --config "$WORK/pki/line-$dialect.json" --devices 16 2>"$d/run.err" || rc=$?
+  timeout 120 "$CS" run --no-web --config "$WORK/pki/line-$dialect.json" --devices 16 2>"$d/run.err" || rc=$?
   [ "$rc" -eq 0 ] && ok || fail "$dialect: run exited $rc: $(tail -5 "$d/run.err")"
   [ "$rc" -eq 0 ] || kill -TERM "$sim_pid" 2>/dev/null || true
   rc=0
@@ -99,7 +99,7 @@ mkdir -p "$d"
 sim_pid=$!
 wait_for "$d/map.json" || true
 line_config "$d/map.json" "$WORK/pki/line-sigterm.json"
-"$CS" run --config "$WORK/pki/line-sigterm.json" 2>"$d/run.err" &
+"$CS" run --no-web --config "$WORK/pki/line-sigterm.json" 2>"$d/run.err" &
 run_pid=$!
 for _ in $(seq 100); do
   grep -q "VERIFIED" "$d/run.err" 2>/dev/null && break

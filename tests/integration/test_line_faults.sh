@@ -48,7 +48,7 @@ json.dump(c, open(sys.argv[3], "w"), indent=2)
 PY
 
 rc=0
-timeout 150 "$CS" run --config "$WORK/pki/line-faults.json" --devices $((ports * 3)) \
+timeout 150 "$CS" run --no-web --config "$WORK/pki/line-faults.json" --devices $((ports * 3)) \
   2>"$d/run.err" || rc=$?
 [ "$rc" -eq 0 ] && ok || fail "run exited $rc: $(tail -5 "$d/run.err")"
 [ "$rc" -eq 0 ] || kill -TERM "$sim_pid" 2>/dev/null || true
