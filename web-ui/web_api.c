@@ -245,6 +245,7 @@ static json_t *
 hsm_json(web *w, const struct station *st, struct hsm_status *hs)
 {
 	uint64_t le[HSM_LATENCY_BUCKETS];
+	struct hsm_key_info ki;
 	int64_t now = web_now_us(), window_us;
 	uint64_t count;
 	double sum;
@@ -278,9 +279,13 @@ hsm_json(web *w, const struct station *st, struct hsm_status *hs)
 	recent = latency_json(hs->latency_bound_s, le, count, sum > 0 ? sum : 0);
 	if (recent != NULL)
 		json_object_set_new(recent, "window_s", json_integer(window_us / 1000000));
-	o = json_pack("{s:s,s:o,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I}",
+	if (hsm_key_info_get(st->hsm, &ki) != 0)
+		memset(&ki, 0, sizeof(ki));
+	o = json_pack("{s:s,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I}",
 	    "state", hsm_state_name(hs->state),
 	    "reason", web_json_text(hs->reason),
+	    "token", web_json_text(ki.token_label),
+	    "key_label", web_json_text(ki.key_label),
 	    "signatures", (json_int_t)hs->signatures,
 	    "failures", (json_int_t)hs->failures,
 	    "reopens", (json_int_t)hs->reopens,

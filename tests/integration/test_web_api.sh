@@ -113,6 +113,8 @@ out=$(c -b "$WORK/op.jar" "$B/api/v1/status"); st=$(body_of "$out")
 [ "$(status_of "$out")" = 200 ] && ok || fail "status: $out"
 [ "$(jget "$st" 'd["hsm"]["state"]')" = ok ] && ok || fail "hsm state: $st"
 [ "$(jget "$st" 'len(d["ca"]["chain"])')" = 2 ] && ok || fail "ca chain: $st"
+[ "$(jget "$st" 'd["hsm"]["token"] + "/" + d["hsm"]["key_label"]')" = certstation-demo/issuing-ca ] && ok ||
+  fail "hsm token/key label: $st"
 [ "$(jget "$st" 'd["ca"]["chain"][1]["role"]')" = root ] && ok || fail "root role: $st"
 [ "$(jget "$st" 'd["hsm"]["sign_latency_us"]["count"] > 0 and d["hsm"]["sign_latency_us"]["p99"] > 0')" = True ] &&
   ok || fail "HSM sign latency: $st"
