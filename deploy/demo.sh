@@ -94,8 +94,18 @@ c["line"] = {"comment": "written by deploy/demo.sh: the simulator's fixtures",
              "fixture_map": sys.argv[2], "timeouts": {"csr_ms": 5000, "readback_ms": 5000}}
 json.dump(c, open(sys.argv[3], "w"), indent=2)
 PY
+# A dashboard user; the password is made once and kept in the demo folder.
+pwfile="$demo/dashboard-password"
+if [ ! -s "$pwfile" ]; then
+  (umask 077; openssl rand -base64 15 >"$pwfile")
+fi
+if ! "$cs" user list --config "$demo/line.json" 2>/dev/null | grep -q '^demo\b'; then
+  "$cs" user add --config "$demo/line.json" demo --role supervisor --password-file "$pwfile" >/dev/null
+fi
 echo "   devices: $sim/devices.log; their chains: $sim/chains"
 echo "   station: $cs run --config $demo/line.json   (Ctrl-C stops it)"
+echo
+echo "   dashboard: http://127.0.0.1:8080/   user: demo   password: $(cat "$pwfile")"
 echo
 run_args=(--config "$demo/line.json")
 [ "$seconds" -gt 0 ] && run_args+=(--seconds "$seconds")
