@@ -9,7 +9,7 @@ packages=(
   libjansson-dev libsqlite3-dev sqlite3
   libp11-kit-dev softhsm2 opensc
   libmicrohttpd-dev libserialport-dev
-  gnutls-bin golang-cfssl socat curl
+  gnutls-bin golang-cfssl socat curl wrk
   nodejs chromium fonts-dejavu-core
 )
 # npm comes with NodeSource's nodejs (which conflicts with Debian's npm package)
