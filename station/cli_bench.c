@@ -535,7 +535,7 @@ bench_cfssl(const struct bench_csrs *c, enum hsm_key_type t, const char *dir, do
 	snprintf(ca, sizeof(ca), "-ca=%s/ca.pem", dir);
 	snprintf(key, sizeof(key), "-ca-key=%s/ca-key.pem", dir);
 	snprintf(conf, sizeof(conf), "-config=%s/cfssl.json", dir);
-	snprintf(port_arg, sizeof(port_arg), "-tcp_port=%d", tcp_port);
+	snprintf(port_arg, sizeof(port_arg), "-port=%d", tcp_port);
 	pid = fork();
 	if (pid == 0) {
 		int devnull = open("/dev/null", O_WRONLY);
@@ -582,7 +582,7 @@ bench_cfssl(const struct bench_csrs *c, enum hsm_key_type t, const char *dir, do
 		conns[i].fd = bench_connect(tcp_port);
 		conns[i].len = 0;
 		if (conns[i].fd < 0) {
-			snprintf(why, why_len, "cfssl serve did not accept connections on tcp_port %d", tcp_port);
+			snprintf(why, why_len, "cfssl serve did not accept connections on port %d", tcp_port);
 			goto out;
 		}
 		if (write(conns[i].fd, req, req_len) != (ssize_t)req_len)
