@@ -19,7 +19,7 @@
 //
 // usage: node dashboard.test.mjs --certstation BIN --out DIR
 // Exit: 0 passed, 1 failed, 77 skipped (no chromium, no node_modules: it
-// says which). Artifacts in --out: overview.png (printed), export.csv, and
+// says which). Artifacts in --out: overview.png (printed), tablet.png, ca.png, export.csv, and
 // on failure failure.png with the station's and simulator's logs.
 
 import { spawn, execFileSync } from 'node:child_process';
@@ -519,6 +519,26 @@ async function main() {
     await octx.close();
     check((await tileCounts(page, 'sim-0')).state !== 'paused', 'the refused pause did not pause sim-0');
     log('operator role checked');
+
+    // --- a tablet held upright: everything fits the width (no sideways
+    // scrolling), the big numbers and every tile are on the page
+    const tctx = await browser.newContext({ viewport: { width: 800, height: 1280 }, isMobile: true, hasTouch: true });
+    const tab = await tctx.newPage();
+    await login(tab, base, USERS.operator);
+    await tab.waitForSelector('#pill-live[data-state="live"]', { timeout: 10000 });
+    const fit = await tab.evaluate(() => ({
+      scroll: document.documentElement.scrollWidth,
+      width: document.documentElement.clientWidth,
+    }));
+    check(fit.scroll <= fit.width, `tablet: the page fits the width (${fit.scroll} <= ${fit.width} px)`);
+    check((await tab.locator('#slots .slot').count()) === SLOTS.length, 'tablet: every fixture tile is shown');
+    for (const id of ['#kpi-devices', '#kpi-rate', '#kpi-yield']) {
+      const box = await tab.locator(id).boundingBox();
+      check(box !== null && box.x >= 0 && box.x + box.width <= fit.width, `tablet: ${id} is inside the screen`);
+    }
+    await tab.screenshot({ path: path.join(outDir, 'tablet.png'), fullPage: true });
+    await tctx.close();
+    log('tablet layout checked');
 
     // --- a new shift (supervisor): two clicks, the shift's numbers restart
     await page.click('.tabs a[data-view="overview"]');
