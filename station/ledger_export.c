@@ -144,6 +144,27 @@ csv_field(FILE *out, const char *s, int last)
 	fputs(last ? "\r\n" : ",", out);
 }
 
+/*
+ * A text cell that came from a device or an operator. A spreadsheet runs a
+ * cell that begins with = + - @ (or a tab or CR before one) as a formula,
+ * and the export is opened in one on a supervisor's PC: such a cell gets a
+ * leading apostrophe, which spreadsheets show as text (OWASP's CSV
+ * injection advice). The JSON export carries values unchanged.
+ */
+static void
+csv_text(FILE *out, const char *s, int last)
+{
+	char buf[LEDGER_REASON_TEXT_MAX + 2];
+
+	if (s[0] != '=' && s[0] != '+' && s[0] != '-' && s[0] != '@' && s[0] != '\t' &&
+	    s[0] != '\r') {
+		csv_field(out, s, last);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "'%s", s);
+	csv_field(out, buf, last);
+}
+
 static const char *const export_columns[] = {
 	"id", "device_id", "serial", "sha1_thumbprint", "sha256_thumbprint", "not_before",
 	"not_after", "state", "reason", "reason_text", "profile", "lot", "fixture", "slot",
@@ -159,7 +180,7 @@ csv_row(FILE *out, const struct export_row *r)
 	snprintf(id, sizeof(id), "%lld", (long long)r->rec.id);
 	snprintf(dur, sizeof(dur), "%lld", (long long)r->rec.duration_us);
 	csv_field(out, id, 0);
-	csv_field(out, r->rec.device_id, 0);
+	csv_text(out, r->rec.device_id, 0);
 	csv_field(out, r->serial, 0);
 	csv_field(out, r->sha1, 0);
 	csv_field(out, r->sha256, 0);
@@ -167,11 +188,11 @@ csv_row(FILE *out, const struct export_row *r)
 	csv_field(out, r->not_after, 0);
 	csv_field(out, ledger_state_name(r->rec.state), 0);
 	csv_field(out, r->rec.reason, 0);
-	csv_field(out, r->rec.reason_text, 0);
-	csv_field(out, r->rec.profile, 0);
-	csv_field(out, r->rec.lot, 0);
-	csv_field(out, r->rec.fixture, 0);
-	csv_field(out, r->rec.slot, 0);
+	csv_text(out, r->rec.reason_text, 0);
+	csv_text(out, r->rec.profile, 0);
+	csv_text(out, r->rec.lot, 0);
+	csv_text(out, r->rec.fixture, 0);
+	csv_text(out, r->rec.slot, 0);
 	csv_field(out, r->created_at, 0);
 	csv_field(out, dur, 0);
 	csv_field(out, r->pem, 1);

@@ -209,6 +209,14 @@ main(void)
 	op.reason = CS_ERR_POLICY_NOT_ALLOWED;
 	op.reason_text = "device ID 'evil' is not on the work order, \"L1\"";
 	CHECK_INT_EQ(ledger_apply(l, &op), 0);
+	/* a device ID and a sentence a spreadsheet would run as formulas */
+	memset(&op, 0, sizeof(op));
+	op.kind = LEDGER_OP_REFUSED;
+	op.device_id = "=HYPERLINK(\"http://x/\",\"y\")";
+	op.profile = "widget-a";
+	op.reason = CS_ERR_POLICY_DEVICE_ID;
+	op.reason_text = "@SUM(1+1)";
+	CHECK_INT_EQ(ledger_apply(l, &op), 0);
 	ledger_close(l);
 
 	/* CSV */
@@ -250,6 +258,13 @@ main(void)
 	CHECK(field != NULL && field[0] == '\0'); /* no serial */
 	free(field);
 	CHECK(strstr(text, "\"evil,\"\"dev\"\"\nnext\"") != NULL);
+	/* formula-like cells are kept as text with a leading apostrophe */
+	field = csv_get(text, 3, 1);
+	CHECK(field != NULL && strcmp(field, "'=HYPERLINK(\"http://x/\",\"y\")") == 0);
+	free(field);
+	field = csv_get(text, 3, 9);
+	CHECK(field != NULL && strcmp(field, "'@SUM(1+1)") == 0);
+	free(field);
 	free(text);
 
 	/* JSON */
@@ -261,7 +276,7 @@ main(void)
 		json_t *o = json_array_get(arr, 0);
 
 		CHECK(json_is_array(arr));
-		CHECK_INT_EQ(json_array_size(arr), 2);
+		CHECK_INT_EQ(json_array_size(arr), 3);
 		CHECK(strcmp(json_string_value(json_object_get(o, "sha1_thumbprint")) != NULL
 			      ? json_string_value(json_object_get(o, "sha1_thumbprint"))
 			      : "",
