@@ -1444,8 +1444,8 @@ cli_bench_line_main(int argc, char **argv)
 		case 's':
 			errno = 0;
 			o.seconds = strtod(optarg, &end);
-			if (errno != 0 || *end != '\0' || !(o.seconds >= 0.5 && o.seconds <= 600)) {
-				fputs("certstation: --seconds must be 0.5..600\n", stderr);
+			if (errno != 0 || *end != '\0' || !(o.seconds >= 0.5 && o.seconds <= 86400)) {
+				fputs("certstation: --seconds must be 0.5..86400\n", stderr);
 				return CLI_EXIT_USAGE;
 			}
 			break;

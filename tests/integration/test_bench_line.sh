@@ -71,7 +71,7 @@ grep -q "csr-signature" "$WORK/fail.out" && ok || fail "the failure's reason is 
 # --help explains the columns; bad arguments are usage errors.
 "$CS" bench line --help | grep -q "w/(f+c)" && ok || fail "--help does not explain the columns"
 for bad in "--fixtures 0" "--fixtures 1,1" "--fixtures 65" "--bauds 300" "--dialects frame,xml" \
-  "--seconds 0.1" "--gap-ms -1" "--fault nonsense" "extra"; do
+  "--seconds 0.1" "--seconds 90000" "--gap-ms -1" "--fault nonsense" "extra"; do
   rc=0
   # shellcheck disable=SC2086
   "$CS" bench line $bad >/dev/null 2>&1 || rc=$?
