@@ -70,7 +70,7 @@ echo "== ledger"
 echo "   exported the ledger to $demo/ledger.csv"
 
 # The line: simulated devices in pseudo-terminal fixtures, the station
-# serving them. Every 7th device reads back a wrong hash and every 11th
+# serving them. Every 17th device reads back a wrong hash and every 29th
 # stalls, so the log shows failures with their reasons too.
 fixtures=${CERTSTATION_DEMO_FIXTURES:-4}
 baud=${CERTSTATION_DEMO_BAUD:-115200}
@@ -82,7 +82,7 @@ echo
 echo "== the line: $fixtures simulated fixtures at $baud baud (frame dialect)"
 "$cs" sim --count "$fixtures" --baud "$baud" --id-prefix "LINE-$(date +%H%M%S)-" \
    --links "$sim/ports" --fixture-map "$sim/fixtures.json" --store "$sim/chains" \
-   --fault wrong-readback:every=7 --fault stall:every=11 --timeout-ms 8000 \
+   --fault wrong-readback:every=17 --fault stall:every=29 --timeout-ms 8000 \
    >"$sim/devices.log" 2>&1 &
 sim_pid=$!
 trap 'kill -TERM "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true' EXIT
