@@ -16,6 +16,7 @@
  * file (an HSM-signed head, or a head exported off the station) is the next
  * step.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,7 +145,9 @@ ledger_record_clear(struct ledger_record *rec)
 }
 
 /* A growable text buffer for the payload; rows are small, so no ceiling
- * beyond what SQLite already bounds a value to. */
+ * beyond what SQLite already bounds a value to. The builders below run on
+ * the writer thread twice per issuance, so they copy runs of bytes rather
+ * than formatting one character at a time. */
 struct pbuf {
 	char *p;
 	size_t len, cap;
@@ -178,36 +181,66 @@ pbuf_put(struct pbuf *b, const char *s, size_t n)
 static void
 pbuf_key(struct pbuf *b, const char *key)
 {
-	pbuf_put(b, key, strlen(key));
+	char k[32];
+	size_t n = strlen(key);
+
+	/* every key is a short literal; one copy for "key=" */
+	if (n < sizeof(k)) {
+		memcpy(k, key, n);
+		k[n] = '=';
+		pbuf_put(b, k, n + 1);
+		return;
+	}
+	pbuf_put(b, key, n);
 	pbuf_put(b, "=", 1);
+}
+
+static int
+byte_plain(unsigned char c)
+{
+	return c >= 0x21 && c <= 0x7e && c != '%';
 }
 
 /* Escaped so that a value can never forge a line or a key. */
 static void
 pbuf_escaped(struct pbuf *b, const unsigned char *s, size_t n)
 {
-	size_t i;
+	static const char digits[] = "0123456789ABCDEF";
+	size_t i = 0, run;
 
-	for (i = 0; i < n; i++) {
-		if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '%') {
-			char e[4];
+	while (i < n) {
+		for (run = i; run < n && byte_plain(s[run]); run++)
+			;
+		if (run > i)
+			pbuf_put(b, (const char *)&s[i], run - i);
+		if (run < n) {
+			char e[3] = {'%', digits[s[run] >> 4], digits[s[run] & 15]};
 
-			snprintf(e, sizeof(e), "%%%02X", s[i]);
 			pbuf_put(b, e, 3);
-		} else {
-			pbuf_put(b, (const char *)&s[i], 1);
+			run++;
 		}
+		i = run;
 	}
 }
 
+/* "%lld\n" of v, without the printf machinery. */
 static void
 pbuf_int(struct pbuf *b, const char *key, int64_t v)
 {
-	char num[32];
+	char num[24];
+	size_t o = sizeof(num);
+	/* magnitude as unsigned: -INT64_MIN does not fit an int64_t */
+	uint64_t m = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 
 	pbuf_key(b, key);
-	snprintf(num, sizeof(num), "%lld\n", (long long)v);
-	pbuf_put(b, num, strlen(num));
+	num[--o] = '\n';
+	do {
+		num[--o] = (char)('0' + m % 10);
+		m /= 10;
+	} while (m != 0);
+	if (v < 0)
+		num[--o] = '-';
+	pbuf_put(b, num + o, sizeof(num) - o);
 }
 
 static void
@@ -252,13 +285,34 @@ payload_hex(struct pbuf *b, sqlite3_stmt *st, int col, const char *key)
 	p = sqlite3_column_blob(st, col);
 	n = (size_t)sqlite3_column_bytes(st, col);
 	pbuf_key(b, key);
-	for (i = 0; i < n; i++) {
-		char h[3];
+	for (i = 0; i < n;) {
+		char h[2 * 64 + 1];
+		size_t chunk = n - i < 64 ? n - i : 64;
 
-		ledger_hex(&p[i], 1, h, 0);
-		pbuf_put(b, h, 2);
+		ledger_hex(&p[i], chunk, h, 0);
+		pbuf_put(b, h, 2 * chunk);
+		i += chunk;
 	}
 	pbuf_put(b, "\n", 1);
+}
+
+/* SHA-256 fetched once: EVP_sha256() makes OpenSSL 3 look the
+ * implementation up again on every digest, a lock and a hash-table probe
+ * per call on the writer's hot path. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static const EVP_MD *
+sha256_get(void)
+{
+	pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md != NULL ? sha256_md : EVP_sha256();
 }
 
 static int
@@ -266,7 +320,7 @@ sha256(const void *p, size_t n, uint8_t out[32])
 {
 	unsigned int len = 0;
 
-	if (EVP_Digest(p, n, out, &len, EVP_sha256(), NULL) != 1 || len != 32)
+	if (EVP_Digest(p, n, out, &len, sha256_get(), NULL) != 1 || len != 32)
 		return CS_ERR_INTERNAL;
 	return 0;
 }
@@ -279,6 +333,11 @@ ledger_payload_build(sqlite3_stmt *st, const char *event, int64_t at, char **out
 
 	*out = NULL;
 	*out_len = 0;
+	/* one allocation for a typical row (about 600 bytes with a certificate) */
+	b.p = malloc(1024);
+	if (b.p == NULL)
+		return CS_ERR_NOMEM;
+	b.cap = 1024;
 	pbuf_int(&b, "v", 1);
 	pbuf_key(&b, "event");
 	pbuf_escaped(&b, (const unsigned char *)event, strlen(event));
@@ -340,7 +399,7 @@ ledger_chain_hash(const uint8_t prev[LEDGER_HASH_LEN], int64_t seq, const char *
 		return CS_ERR_NOMEM;
 	for (i = 0; i < 8; i++)
 		be[i] = (uint8_t)((uint64_t)seq >> (56 - 8 * i));
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+	if (EVP_DigestInit_ex(ctx, sha256_get(), NULL) == 1 &&
 	    EVP_DigestUpdate(ctx, prev, LEDGER_HASH_LEN) == 1 &&
 	    EVP_DigestUpdate(ctx, be, sizeof(be)) == 1 &&
 	    EVP_DigestUpdate(ctx, payload, payload_len) == 1 &&
