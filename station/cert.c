@@ -9,10 +9,13 @@
 #include "station/cert.h"
 
 #include <arpa/inet.h>
+#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "station/der.h"
@@ -1009,4 +1012,39 @@ cert_serial_generate(uint8_t out[CERT_SERIAL_LEN], int64_t now_us)
 	out[2] = (uint8_t)(ms >> 8);
 	out[3] = (uint8_t)ms;
 	return CS_OK;
+}
+
+char *
+cert_pem_encode(const uint8_t *der, size_t len)
+{
+	static const char head[] = "-----BEGIN CERTIFICATE-----\n";
+	static const char tail[] = "-----END CERTIFICATE-----\n";
+	size_t b64len = 4 * ((len + 2) / 3), o;
+	unsigned char *b64;
+	char *pem;
+
+	if (der == NULL || len == 0)
+		return strdup("");
+	if (len > INT32_MAX)
+		return NULL;
+	b64 = malloc(b64len + 1);
+	pem = malloc(sizeof(head) + b64len + (b64len + 63) / 64 + sizeof(tail));
+	if (b64 == NULL || pem == NULL) {
+		free(b64);
+		free(pem);
+		return NULL;
+	}
+	EVP_EncodeBlock(b64, der, (int)len);
+	memcpy(pem, head, sizeof(head) - 1);
+	o = sizeof(head) - 1;
+	for (size_t i = 0; i < b64len; i += 64) {
+		size_t n = b64len - i < 64 ? b64len - i : 64;
+
+		memcpy(pem + o, b64 + i, n);
+		o += n;
+		pem[o++] = '\n';
+	}
+	memcpy(pem + o, tail, sizeof(tail));
+	free(b64);
+	return pem;
 }

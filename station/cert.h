@@ -157,4 +157,10 @@ int cert_serial_generate(uint8_t out[CERT_SERIAL_LEN], int64_t now_us);
 /* Digest length and whether SHA-384 is used for an algorithm. */
 size_t cert_sig_alg_digest_len(enum hsm_sig_alg alg);
 
+/* DER -> one PEM "CERTIFICATE" block with 64-character lines, as
+ * PEM_write_bio_X509 writes it, built from the bytes alone (a stored blob
+ * OpenSSL would not parse is still shown). malloc'ed; NULL on failure;
+ * "" for len 0. */
+char *cert_pem_encode(const uint8_t *der, size_t len);
+
 #endif

@@ -773,30 +773,7 @@ issuer_issue(issuer *is, struct issuer_request *req)
 char *
 issuer_cert_pem(const uint8_t *der, size_t len)
 {
-	/* 64 base64 characters per line, as PEM readers expect. */
-	size_t b64_len = 4 * ((len + 2) / 3);
-	size_t lines = (b64_len + 63) / 64;
-	size_t cap = b64_len + lines + 64;
-	unsigned char *b64 = malloc(b64_len + 1);
-	char *pem = malloc(cap), *p;
-
-	if (b64 == NULL || pem == NULL || len > INT32_MAX) {
-		free(b64);
-		free(pem);
-		return NULL;
-	}
-	EVP_EncodeBlock(b64, der, (int)len);
-	p = pem;
-	p += snprintf(p, cap, "-----BEGIN CERTIFICATE-----\n");
-	for (size_t off = 0; off < b64_len; off += 64) {
-		size_t n = b64_len - off < 64 ? b64_len - off : 64;
-		memcpy(p, b64 + off, n);
-		p += n;
-		*p++ = '\n';
-	}
-	snprintf(p, cap - (size_t)(p - pem), "-----END CERTIFICATE-----\n");
-	free(b64);
-	return pem;
+	return len == 0 ? NULL : cert_pem_encode(der, len);
 }
 
 char *

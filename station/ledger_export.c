@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "station/cert.h"
 #include "station/ledger_int.h"
 
 struct export_row {
@@ -51,43 +52,6 @@ iso_micros(int64_t us, char *out, size_t cap)
 	snprintf(out, cap, "%.20s.%06dZ", base, (int)(us % 1000000));
 }
 
-/* PEM with 64-character lines, as PEM_write_bio_X509 writes it; built from
- * the stored bytes so that a blob OpenSSL would not parse is still shown. */
-static char *
-pem_encode(const uint8_t *der, size_t len)
-{
-	static const char head[] = "-----BEGIN CERTIFICATE-----\n";
-	static const char tail[] = "-----END CERTIFICATE-----\n";
-	size_t b64len = 4 * ((len + 2) / 3), lines, i, o = 0;
-	unsigned char *b64 = NULL;
-	char *pem = NULL;
-
-	if (der == NULL || len == 0)
-		return strdup("");
-	b64 = malloc(b64len + 1);
-	lines = (b64len + 63) / 64;
-	pem = malloc(sizeof(head) + b64len + lines + sizeof(tail) + 1);
-	if (b64 == NULL || pem == NULL) {
-		free(pem);
-		pem = NULL;
-		goto out;
-	}
-	EVP_EncodeBlock(b64, der, (int)len);
-	memcpy(pem, head, sizeof(head) - 1);
-	o = sizeof(head) - 1;
-	for (i = 0; i < b64len; i += 64) {
-		size_t n = b64len - i < 64 ? b64len - i : 64;
-
-		memcpy(pem + o, b64 + i, n);
-		o += n;
-		pem[o++] = '\n';
-	}
-	memcpy(pem + o, tail, sizeof(tail));
-out:
-	free(b64);
-	return pem;
-}
-
 static int
 row_prepare(sqlite3_stmt *st, struct export_row *r)
 {
@@ -114,7 +78,7 @@ row_prepare(sqlite3_stmt *st, struct export_row *r)
 	if (sqlite3_column_type(st, LEDGER_COL_NOT_AFTER) != SQLITE_NULL)
 		iso_seconds(r->rec.not_after, r->not_after, sizeof(r->not_after));
 	iso_micros(r->rec.created_at, r->created_at, sizeof(r->created_at));
-	r->pem = pem_encode(r->rec.cert_der, r->rec.cert_len);
+	r->pem = cert_pem_encode(r->rec.cert_der, r->rec.cert_len);
 	return r->pem != NULL ? 0 : CS_ERR_NOMEM;
 }
 

@@ -890,19 +890,18 @@ slot_input(struct slot *s, size_t got)
 
 		rc = proto_link_input(&s->link, p, n, mono_ms());
 		p += n;
-		/* an ACK that completes our RESULT ends the exchange (and resets
-		 * the link) before the next device's HELLO, which may follow in
-		 * the same read, goes in */
+		/* A frame that completes our sending goes in on its own, so the
+		 * step it completes advances before the next message: the ACK of
+		 * the chain before the READBACK behind it, the ACK of RESULT (which
+		 * ends the exchange and resets the link) before the next device's
+		 * HELLO. */
 		slot_progress(s);
 		if (s->link.stats.frames_in + s->link.stats.lines_in != s->good_seen) {
 			s->good_seen = s->link.stats.frames_in + s->link.stats.lines_in;
 			s->bytes_mark = s->link.stats.bytes_in;
 		}
-		while (rc == PROTO_OK && proto_link_recv(&s->link, &m) == 1) {
-			/* the ACK that completes the chain comes before the READBACK */
-			slot_progress(s);
+		while (rc == PROTO_OK && proto_link_recv(&s->link, &m) == 1)
 			slot_on_message(s, &m);
-		}
 	}
 	return rc;
 }

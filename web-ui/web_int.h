@@ -168,7 +168,6 @@ json_t *web_json_issuance(const struct ledger_record *r);
 /* ISSUANCE plus certificate and chain_pem (rec has cert_der) */
 json_t *web_json_issuance_detail(const struct ledger_record *r, const struct ca *ca);
 /* PEM of one DER certificate; malloc'ed. */
-char *web_pem_encode(const uint8_t *der, size_t len);
 json_t *web_json_session(const struct web_session_info *s, int64_t idle_s);
 json_t *web_json_slots(web *w, int counts);  /* {"slots": [...]} (and "counts") */
 

@@ -11,6 +11,8 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "station/cert.h"
+
 json_t *
 web_json_text(const char *s)
 {
@@ -234,37 +236,6 @@ web_json_issuance(const struct ledger_record *r)
 	return o;
 }
 
-char *
-web_pem_encode(const uint8_t *der, size_t len)
-{
-	static const char head[] = "-----BEGIN CERTIFICATE-----\n";
-	static const char tail[] = "-----END CERTIFICATE-----\n";
-	size_t b64len = 4 * ((len + 2) / 3), o, i;
-	unsigned char *b64;
-	char *pem;
-
-	b64 = malloc(b64len + 1);
-	pem = malloc(sizeof(head) + b64len + b64len / 64 + 1 + sizeof(tail) + 1);
-	if (b64 == NULL || pem == NULL) {
-		free(b64);
-		free(pem);
-		return NULL;
-	}
-	EVP_EncodeBlock(b64, der, (int)len);
-	memcpy(pem, head, sizeof(head) - 1);
-	o = sizeof(head) - 1;
-	for (i = 0; i < b64len; i += 64) {
-		size_t n = b64len - i < 64 ? b64len - i : 64;
-
-		memcpy(pem + o, b64 + i, n);
-		o += n;
-		pem[o++] = '\n';
-	}
-	memcpy(pem + o, tail, sizeof(tail));
-	free(b64);
-	return pem;
-}
-
 static json_t *
 name_json(const X509_NAME *name)
 {
@@ -322,7 +293,7 @@ web_json_issuance_detail(const struct ledger_record *r, const struct ca *ca)
 		json_object_set_new(o, "chain_pem", json_null());
 		return o;
 	}
-	pem = web_pem_encode(r->cert_der, r->cert_len);
+	pem = cert_pem_encode(r->cert_der, r->cert_len);
 	if (pem == NULL)
 		goto fail;
 	cap = strlen(pem) + 1;
