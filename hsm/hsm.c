@@ -43,6 +43,9 @@
 #define HSM_PIN_MAX 256
 #define HSM_RECOVERY_BUDGET_MS 300
 #define HSM_BACKOFF_FIRST_MS 5
+/* While DOWN and a fresh session cannot be had, restart the module at most
+ * this often (it closes every session, so not on every failed call). */
+#define HSM_RESTART_INTERVAL_MS 1000
 #define HSM_SLOTS_MAX 256
 
 struct hsm {
@@ -68,6 +71,11 @@ struct hsm {
 	CK_SESSION_HANDLE *sessions; /* CK_INVALID_HANDLE = needs reopening */
 	unsigned *free_idx;
 	unsigned n_sessions, n_free, waiters;
+	/* a module restart is waiting for every session to come back: takers
+	 * wait on pool_cv, the restarting thread on drain_cv */
+	int draining;
+	pthread_cond_t drain_cv;
+	_Atomic uint64_t restart_last_us;
 
 	/* login and key re-finding during recovery */
 	pthread_mutex_t rec_mu;
@@ -75,12 +83,13 @@ struct hsm {
 
 	/* status */
 	_Atomic int state;
-	_Atomic uint64_t signatures, failures, last_sign_us, reopens;
+	_Atomic uint64_t signatures, failures, last_sign_us, reopens, restarts;
 	/* C_Sign latency per bucket (not cumulative; the last is +Inf) and
 	 * the sum: plain atomic counters, so signers never wait on a reader */
 	_Atomic uint64_t latency_bucket[HSM_LATENCY_BUCKETS + 1], latency_sum_us;
 	pthread_mutex_t status_mu;
 	char reason[256];
+	char restart_failure[CS_ERR_MSG_MAX]; /* why the last module restart failed, or "" */
 };
 
 /* ---- small helpers ---- */
@@ -679,7 +688,7 @@ hsm_pool_take(hsm *h)
 	unsigned idx;
 
 	pthread_mutex_lock(&h->pool_mu);
-	while (h->n_free == 0) {
+	while (h->n_free == 0 || h->draining) {
 		h->waiters++;
 		pthread_cond_wait(&h->pool_cv, &h->pool_mu);
 		h->waiters--;
@@ -694,9 +703,57 @@ hsm_pool_give(hsm *h, unsigned idx)
 {
 	pthread_mutex_lock(&h->pool_mu);
 	h->free_idx[h->n_free++] = idx;
-	if (h->waiters > 0)
+	if (h->draining)
+		pthread_cond_signal(&h->drain_cv);
+	else if (h->waiters > 0)
 		pthread_cond_signal(&h->pool_cv);
 	pthread_mutex_unlock(&h->pool_mu);
+}
+
+/* Restart the module (hsm_module_restart) for a token it has given up on.
+ * The caller holds one pooled session (own_idx); this waits until every
+ * other session is back in the pool, with new takers held off, so that no
+ * thread is inside the module while it is finalised. Only one restart runs
+ * at a time; a second caller gets CS_ERR_HSM_DOWN at once and hands its
+ * session back, which is what lets the first one finish draining. */
+static int
+hsm_module_restart_drained(hsm *h, struct cs_err *err)
+{
+	CK_SLOT_ID slot;
+	CK_TOKEN_INFO ti;
+	unsigned i;
+	int rc;
+
+	pthread_mutex_lock(&h->pool_mu);
+	if (h->draining) {
+		pthread_mutex_unlock(&h->pool_mu);
+		return cs_err_set(err, CS_ERR_HSM_DOWN, "another thread is restarting the module");
+	}
+	h->draining = 1;
+	while (h->n_free + 1 < h->n_sessions)
+		pthread_cond_wait(&h->drain_cv, &h->pool_mu);
+	atomic_store(&h->restart_last_us, hsm_now_us());
+	/* C_Finalize closes every session; forget their handles. */
+	for (i = 0; i < h->n_sessions; i++)
+		h->sessions[i] = CK_INVALID_HANDLE;
+	rc = hsm_module_restart(h->mod, err);
+	pthread_mutex_lock(&h->status_mu);
+	snprintf(h->restart_failure, sizeof(h->restart_failure), "%s",
+	    rc == CS_OK || err == NULL ? "" : err->msg);
+	pthread_mutex_unlock(&h->status_mu);
+	if (rc == CS_OK) {
+		atomic_fetch_add_explicit(&h->restarts, 1, memory_order_relaxed);
+		/* the token may come back in another slot; no match leaves the old
+		 * one, and the reopen then says the token is missing */
+		pthread_mutex_lock(&h->rec_mu);
+		if (hsm_token_find(h->f, &h->uri, &slot, &ti, NULL) == CS_OK)
+			h->slot = slot;
+		pthread_mutex_unlock(&h->rec_mu);
+	}
+	h->draining = 0;
+	pthread_cond_broadcast(&h->pool_cv);
+	pthread_mutex_unlock(&h->pool_mu);
+	return rc;
 }
 
 static int
@@ -807,6 +864,7 @@ hsm_sign_internal(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest, size_t di
 	uint8_t *out;
 	uint64_t start, deadline, delay_us = HSM_BACKOFF_FIRST_MS * 1000;
 	const char *what = "C_Sign";
+	char why[sizeof(err->msg)] = "";
 	CK_RV rv = CKR_OK;
 	unsigned idx, reopens = 0;
 	int relogged = 0, rc;
@@ -850,8 +908,24 @@ hsm_sign_internal(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest, size_t di
 				    err != NULL ? err->msg : cs_strerror(rc));
 				goto fail;
 			}
-			if (rc != CS_OK)
+			if (rc != CS_OK) {
+				/* The reopen failed past its PKCS#11 calls (a login
+				 * the token declined): keep its words for the reason. */
+				if (rv == CKR_OK && err != NULL)
+					snprintf(why, sizeof(why), "%s", err->msg);
+				/* Down for a while and no session to be had: the
+				 * module may have given up on the token for good. */
+				if (atomic_load(&h->state) == HSM_STATE_DOWN &&
+				    hsm_now_us() - atomic_load(&h->restart_last_us) >=
+					HSM_RESTART_INTERVAL_MS * 1000u) {
+					if (hsm_module_restart_drained(h, err) == CS_OK)
+						continue;
+					if (err != NULL)
+						snprintf(why, sizeof(why), "%s", err->msg);
+					rv = CKR_OK;
+				}
 				goto backoff;
+			}
 			reopens++;
 			atomic_fetch_add_explicit(&h->reopens, 1, memory_order_relaxed);
 		}
@@ -888,13 +962,21 @@ hsm_sign_internal(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest, size_t di
 		if (reopens == 0)
 			continue; /* the first reopen is immediate */
 backoff:
+		if (why[0] == '\0' || rv != CKR_OK)
+			snprintf(why, sizeof(why), "%s: %s", what, hsm_ckr_name(rv));
+		if (rv == CKR_CRYPTOKI_NOT_INITIALIZED) {
+			/* a restart left the module down: say why it did */
+			pthread_mutex_lock(&h->status_mu);
+			if (h->restart_failure[0] != '\0')
+				snprintf(why, sizeof(why), "module restart failed: %.400s",
+				    h->restart_failure);
+			pthread_mutex_unlock(&h->status_mu);
+		}
 		if (hsm_now_us() + delay_us > deadline) {
 			hsm_state_set(h, HSM_STATE_DOWN,
-			    "%s: %s; still failing after %u session reopen(s) in %llu ms", what,
-			    hsm_ckr_name(rv), reopens,
+			    "%s; still failing after %u session reopen(s) in %llu ms", why, reopens,
 			    (unsigned long long)((hsm_now_us() - start) / 1000));
-			rc = cs_err_set(err, CS_ERR_HSM_DOWN, "HSM is down: %s: %s", what,
-			    hsm_ckr_name(rv));
+			rc = cs_err_set(err, CS_ERR_HSM_DOWN, "HSM is down: %s", why);
 			goto fail;
 		}
 		hsm_sleep_us(delay_us);
@@ -980,6 +1062,7 @@ hsm_open(const struct hsm_config *cfg, struct cs_err *err)
 	}
 	pthread_mutex_init(&h->pool_mu, NULL);
 	pthread_cond_init(&h->pool_cv, NULL);
+	pthread_cond_init(&h->drain_cv, NULL);
 	pthread_mutex_init(&h->rec_mu, NULL);
 	pthread_mutex_init(&h->status_mu, NULL);
 	h->flags = cfg->flags;
@@ -1084,6 +1167,7 @@ hsm_close(hsm *h)
 	free(h->free_idx);
 	pthread_mutex_destroy(&h->pool_mu);
 	pthread_cond_destroy(&h->pool_cv);
+	pthread_cond_destroy(&h->drain_cv);
 	pthread_mutex_destroy(&h->rec_mu);
 	pthread_mutex_destroy(&h->status_mu);
 	explicit_bzero(h, sizeof(*h));
@@ -1155,6 +1239,7 @@ hsm_status_get(hsm *h, struct hsm_status *out)
 	out->failures = atomic_load_explicit(&h->failures, memory_order_relaxed);
 	out->last_sign_us = atomic_load_explicit(&h->last_sign_us, memory_order_relaxed);
 	out->reopens = atomic_load_explicit(&h->reopens, memory_order_relaxed);
+	out->restarts = atomic_load_explicit(&h->restarts, memory_order_relaxed);
 	{
 		uint64_t cum = 0;
 

@@ -18,8 +18,11 @@
  * CKR_KEY_HANDLE_INVALID -> state DEGRADED, reopen the session (and re-find
  * the key) with exponential backoff, bounded to about 300 ms per call; state
  * DOWN with a reason if that keeps failing (calls made while DOWN try once,
- * without sleeping); back to OK after the next good signature. A wrong or
- * locked PIN is never retried automatically.
+ * without sleeping); back to OK after the next good signature. While DOWN
+ * and no session can be opened, a call restarts the module (C_Finalize +
+ * C_Initialize, at most once a second, after every other signer has handed
+ * its session back), since some modules never look at a token again
+ * otherwise. A wrong or locked PIN is never retried automatically.
  *
  * Every signature hsm_sign_digest() returns has been verified with the key's
  * public key (read from the token at open) before it is handed out.
@@ -100,6 +103,7 @@ struct hsm_status {
 	uint64_t failures;         /* failed sign attempts since open */
 	uint64_t last_sign_us;     /* latency of the last successful C_Sign */
 	uint64_t reopens;          /* sessions reopened after an error since open */
+	uint64_t restarts;         /* module restarts (C_Finalize + C_Initialize) */
 	unsigned sessions_total;
 	unsigned sessions_busy;
 	/* C_Sign latency of every signature counted in `signatures`, as a

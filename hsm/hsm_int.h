@@ -30,6 +30,13 @@ struct hsm_module {
 int hsm_module_acquire(const char *path, struct hsm_module **out /* OUT */, struct cs_err *err);
 void hsm_module_release(struct hsm_module *m);
 
+/* C_Finalize + C_Initialize: the module forgets every session and login and
+ * looks at its tokens afresh (SoftHSM2 never re-reads a token directory that
+ * went away and came back; some USB-token modules need it after a re-plug).
+ * Only for a module this process initialised and that has exactly one user;
+ * the caller guarantees that no thread is inside the module. */
+int hsm_module_restart(struct hsm_module *m, struct cs_err *err);
+
 /* "CKR_PIN_INCORRECT" etc.; "CKR_0x%lx" style for unknown codes (static buffer
  * is avoided: unknown codes come back as "CKR_VENDOR_OR_UNKNOWN"). */
 const char *hsm_ckr_name(CK_RV rv);

@@ -125,6 +125,40 @@ hsm_module_release(struct hsm_module *m)
 	pthread_mutex_unlock(&registry_mu);
 }
 
+int
+hsm_module_restart(struct hsm_module *m, struct cs_err *err)
+{
+	CK_C_INITIALIZE_ARGS args;
+	CK_RV rv;
+	int rc = CS_OK;
+
+	pthread_mutex_lock(&registry_mu);
+	if (!m->initialized_here || m->refs != 1) {
+		rc = cs_err_set(err, CS_ERR_HSM_DOWN,
+		    "%s is shared with another user in this process; not restarting it", m->path);
+		goto out;
+	}
+	rv = m->f->C_Finalize(NULL);
+	if (rv != CKR_OK && rv != CKR_CRYPTOKI_NOT_INITIALIZED) {
+		rc = cs_err_set(err, CS_ERR_HSM_MODULE, "%s: C_Finalize failed: %s", m->path,
+		    hsm_ckr_name(rv));
+		goto out;
+	}
+	memset(&args, 0, sizeof(args));
+	args.flags = CKF_OS_LOCKING_OK;
+	rv = m->f->C_Initialize(&args);
+	if (rv != CKR_OK) {
+		/* Nothing is initialised now: the next restart tries again, and
+		 * release must not finalise what is not there. */
+		m->initialized_here = rv == CKR_CRYPTOKI_ALREADY_INITIALIZED ? 0 : 1;
+		rc = cs_err_set(err, CS_ERR_HSM_MODULE, "%s: C_Initialize failed: %s", m->path,
+		    hsm_ckr_name(rv));
+	}
+out:
+	pthread_mutex_unlock(&registry_mu);
+	return rc;
+}
+
 const char *
 hsm_ckr_name(CK_RV rv)
 {

@@ -281,7 +281,7 @@ hsm_json(web *w, const struct station *st, struct hsm_status *hs)
 		json_object_set_new(recent, "window_s", json_integer(window_us / 1000000));
 	if (hsm_key_info_get(st->hsm, &ki) != 0)
 		memset(&ki, 0, sizeof(ki));
-	o = json_pack("{s:s,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I}",
+	o = json_pack("{s:s,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:I,s:I}",
 	    "state", hsm_state_name(hs->state),
 	    "reason", web_json_text(hs->reason),
 	    "token", web_json_text(ki.token_label),
@@ -289,6 +289,7 @@ hsm_json(web *w, const struct station *st, struct hsm_status *hs)
 	    "signatures", (json_int_t)hs->signatures,
 	    "failures", (json_int_t)hs->failures,
 	    "reopens", (json_int_t)hs->reopens,
+	    "module_restarts", (json_int_t)hs->restarts,
 	    "last_sign_us", (json_int_t)hs->last_sign_us,
 	    "sign_latency_us", latency_json(hs->latency_bound_s, hs->latency_le, hs->latency_count,
 		hs->latency_sum_s),

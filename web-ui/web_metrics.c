@@ -200,6 +200,10 @@ web_metrics_text(web *w, size_t *len)
 		    "HSM sessions reopened after errors.");
 		mb_printf(&b, "certstation_hsm_session_reopens_total %llu\n",
 		    (unsigned long long)hs.reopens);
+		head(&b, "certstation_hsm_module_restarts_total", "counter",
+		    "PKCS#11 module restarts (C_Finalize + C_Initialize) to get a lost token back.");
+		mb_printf(&b, "certstation_hsm_module_restarts_total %llu\n",
+		    (unsigned long long)hs.restarts);
 		head(&b, "certstation_hsm_last_sign_seconds", "gauge", "Latency of the last C_Sign.");
 		mb_printf(&b, "certstation_hsm_last_sign_seconds %.6f\n", (double)hs.last_sign_us / 1e6);
 		head(&b, "certstation_hsm_sign_duration_seconds", "histogram", "C_Sign latency.");

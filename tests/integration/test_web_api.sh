@@ -118,6 +118,8 @@ out=$(c -b "$WORK/op.jar" "$B/api/v1/status"); st=$(body_of "$out")
 [ "$(jget "$st" 'd["ca"]["chain"][1]["role"]')" = root ] && ok || fail "root role: $st"
 [ "$(jget "$st" 'd["hsm"]["sign_latency_us"]["count"] > 0 and d["hsm"]["sign_latency_us"]["p99"] > 0')" = True ] &&
   ok || fail "HSM sign latency: $st"
+[ "$(jget "$st" 'd["hsm"]["reopens"] == 0 and d["hsm"]["module_restarts"] == 0 and d["hsm"]["sessions_total"] == 4')" = True ] &&
+  ok || fail "HSM counters: $st"
 [ "$(jget "$st" 'd["ledger"]["ok"] and d["ledger"]["size_bytes"] > 0')" = True ] && ok || fail "ledger: $st"
 [ "$(jget "$st" 'd["issuing"] and d["line"]["slots"] == 2')" = True ] && ok || fail "issuing/slots: $st"
 [ "$(jget "$st" 'sorted(p["name"] for p in d["profiles"])')" = "['device', 'idevid']" ] && ok ||
@@ -168,7 +170,7 @@ curl -s "$B/metrics" >"$WORK/metrics.txt"
 for m in 'certstation_devices_total{result="pass"}' 'certstation_fixture_state{slot="sim-0",state="' \
   'certstation_exchange_duration_seconds_bucket{le="+Inf"}' 'certstation_hsm_up 1' \
   'certstation_device_failures_total{reason="readback-mismatch"}' 'certstation_issuances{state="VERIFIED"}' \
-  'certstation_hsm_sign_duration_seconds_bucket{le="+Inf"}'; do
+  'certstation_hsm_sign_duration_seconds_bucket{le="+Inf"}' 'certstation_hsm_module_restarts_total 0'; do
   grep -qF "$m" "$WORK/metrics.txt" && ok || fail "metrics lack $m"
 done
 

@@ -674,7 +674,7 @@ function renderCa() {
   field(dl, 'Last signature', h.last_sign_us ? `${fmtInt(h.last_sign_us)} µs` : 'none yet');
   field(dl, 'Sign latency', latencyText(h.recent_sign_latency_us, true));
   field(dl, 'Since start', latencyText(h.sign_latency_us, false));
-  field(dl, 'Signatures', `${fmtInt(h.signatures)} good · ${fmtInt(h.failures)} failed · ${fmtInt(h.reopens)} session reopens`);
+  field(dl, 'Signatures', `${fmtInt(h.signatures)} good · ${fmtInt(h.failures)} failed · ${fmtInt(h.reopens)} session reopens · ${fmtInt(h.module_restarts)} module restarts`);
   field(dl, 'Sessions', `${fmtInt(h.sessions_busy)} busy of ${fmtInt(h.sessions_total)}`);
 
   const ld = s.ledger || {};
