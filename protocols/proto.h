@@ -319,6 +319,12 @@ void proto_link_reset(struct proto_link *l);
  */
 int proto_link_input(struct proto_link *l, const uint8_t *in, size_t n, uint64_t now_ms);
 
+/* 1 when bytes of an unfinished frame (line) are pending and they begin the
+ * way a real one does: frame: type and flags decoded, a known type and no
+ * reserved flag bit; text: printable ASCII only. 0 otherwise. Tells a peer
+ * that stopped half-way through a frame from one that sent noise. */
+int proto_link_rx_partial_plausible(const struct proto_link *l);
+
 /* 1 and *m when a whole message has arrived (slices valid until the next
  * input call), else 0. Call it after every input call: a message completing
  * while the previous one is still untaken is not acknowledged (frame: the

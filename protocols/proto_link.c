@@ -336,6 +336,31 @@ proto_link_send(struct proto_link *l, const struct proto_msg *m, uint64_t now_ms
 }
 
 int
+proto_link_rx_partial_plausible(const struct proto_link *l)
+{
+	const struct proto_frame_decoder *d;
+	uint8_t type;
+
+	if (l == NULL)
+		return 0;
+	if (l->cfg.dialect == PROTO_DIALECT_TEXT) {
+		if (l->text_skip_ || l->line_len_ == 0)
+			return 0;
+		for (size_t i = 0; i < l->line_len_; i++)
+			if ((l->line_[i] < 0x20 || l->line_[i] > 0x7e) && l->line_[i] != '\r')
+				return 0;
+		return 1;
+	}
+	d = &l->fdec_;
+	if (d->overflow || d->len < 2)
+		return 0;
+	type = d->buf[0];
+	if (!((type >= PROTO_HELLO && type <= PROTO_ERROR) || type == PROTO_ACK || type == PROTO_NAK))
+		return 0;
+	return (d->buf[1] & ~(PROTO_FLAG_MORE | PROTO_FLAG_FIRST)) == 0;
+}
+
+int
 proto_link_send_done(const struct proto_link *l)
 {
 	return l != NULL && !l->tx_active_ && !l->failed_;

@@ -47,6 +47,7 @@ enum sim_fault_kind {
 	SIM_FAULT_OFF_LIST,       /* ID "X-..." that no allowlist has */
 	SIM_FAULT_OVERSIZE,       /* a frame / text line over the station's limit */
 	SIM_FAULT_BAD_VERSION,    /* HELLO with protocol version 99 */
+	SIM_FAULT_STALL_MID,      /* stops half-way through its CSR's first frame/line */
 };
 
 enum sim_fault_which {

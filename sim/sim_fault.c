@@ -25,6 +25,7 @@ static const struct {
     {SIM_FAULT_OFF_LIST, "off-list", "used an ID that no allowlist has", -1},
     {SIM_FAULT_OVERSIZE, "oversize", "sent more than the station's frame/line limit", 1},
     {SIM_FAULT_BAD_VERSION, "bad-version", "said HELLO with protocol version 99", 1},
+    {SIM_FAULT_STALL_MID, "stall-mid", "stopped half-way through its CSR", 1},
 };
 
 #define SIM_FAULT_KINDS (sizeof(sim_faults) / sizeof(sim_faults[0]))
@@ -92,7 +93,7 @@ sim_fault_parse(const char *spec, struct sim_fault *out, struct cs_err *err)
 		return cs_err_set(err, CS_ERR_INVALID_ARG,
 		                  "--fault '%s': unknown kind; one of garbage, noise, drop, stall, "
 		                  "bad-sig, replay, "
-		                  "wrong-readback, dup-id, off-list, oversize, bad-version",
+		                  "wrong-readback, dup-id, off-list, oversize, bad-version, stall-mid",
 		                  spec);
 	if (colon != NULL) {
 		const char *w = colon + 1;

@@ -38,6 +38,7 @@
 #define SIM_GARBAGE_BYTES 256
 #define SIM_NOISE_BYTES 32
 #define SIM_DROP_AFTER 64  /* chain bytes received before the cable is pulled */
+#define SIM_STALL_MID_MIN 32 /* stall-mid cuts output larger than an ACK frame */
 #define SIM_NOISE_AFTER 40 /* bytes of the CSR frame before the noise burst */
 #define SIM_POLL_MAX_NS 200000000ull
 #define SIM_UNREAD_NS 250000000ull /* a station that listens reads within this */
@@ -285,6 +286,24 @@ sim_port_fault_step(struct sim_port *p, struct sim_play *pl)
 			pl->fired = pl->mute = 1;
 			snprintf(pl->what, sizeof(pl->what),
 			         "silent after %" PRIu64 " bytes of HELLO", pl->bytes_out);
+		}
+		break;
+	case SIM_FAULT_STALL_MID:
+		/* the CSR's first output, just queued (an ACK alone is a few
+		 * bytes and goes out whole): only its first half leaves, ending
+		 * inside a frame or line, then the device hangs */
+		if (proto_device_state(&p->dev) == PROTO_DEVICE_WAIT_CHAIN &&
+		    p->txq_len > SIM_STALL_MID_MIN) {
+			const uint8_t delim = p->sim->o->dialect == PROTO_DIALECT_TEXT ? '\n' : 0x00;
+			size_t cut = p->txq_len / 2;
+
+			while (cut > 1 && (p->txq[p->txq_off + cut - 1] == delim ||
+			                      p->txq[p->txq_off + cut] == delim))
+				cut--;
+			snprintf(pl->what, sizeof(pl->what), "silent after %zu of %zu bytes of its CSR",
+			         cut, p->txq_len);
+			p->txq_len = cut;
+			pl->fired = pl->mute = 1;
 		}
 		break;
 	case SIM_FAULT_NOISE:

@@ -26,7 +26,7 @@ static const char sim_usage[] =
     "  storage, read-back. One line per device: \"sim-P ID PASS|FAIL ...\".\n"
     "  Bytes are paced at B baud 8N1 in both directions (0: no pacing).\n"
     "  --fault KIND[:WHICH], KIND one of garbage noise drop stall bad-sig replay\n"
-    "  wrong-readback dup-id off-list oversize bad-version; WHICH a device number\n"
+    "  wrong-readback dup-id off-list oversize bad-version stall-mid; WHICH a device number\n"
     "  (1-based, in start order), every=K, port=P (all its devices) or port=P.N\n"
     "  (its N-th device only); without WHICH: every device.\n"
     "  Runs until SIGINT/SIGTERM unless --devices-per-port/--once. Exit status 1\n"

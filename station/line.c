@@ -44,6 +44,9 @@
  * garbage: enough for line noise and retransmissions, not for a device that
  * sends nothing valid. */
 #define LINE_BAD_FRAMES_MAX 12
+/* A partial frame or line followed by this much silence is a device that
+ * stopped in the middle of it (a timeout), not one that sends junk. */
+#define LINE_STALL_SILENCE_MS 1000
 
 struct exchange {
 	int active;
@@ -85,6 +88,7 @@ struct slot {
 	uint64_t quiet_until_ms; /* after RESULT: input before this is the old device's */
 	uint32_t good_seen;   /* valid frames + lines received so far */
 	uint64_t bytes_mark;  /* link bytes_in when the last valid one arrived */
+	uint64_t rx_last_ms;  /* when the last byte arrived */
 	port *port;
 	struct proto_link link;
 	struct exchange ex;
@@ -822,7 +826,23 @@ slot_timeout(struct slot *s)
 	uint32_t bad = s->link.stats.bad_frames + s->link.stats.bad_lines - ex->bad_at_start;
 
 	uint64_t junk = s->link.stats.bytes_in - s->bytes_mark;
+	uint64_t silent_ms = mono_ms() - s->rx_last_ms;
+	uint64_t one_unit = s->cfg->dialect == PROTO_DIALECT_TEXT
+	    ? PROTO_LINE_MAX
+	    : PROTO_FRAME_WIRE_MAX(s->cfg->max_frame);
 
+	if (ex->step != STEP_RESULT && bad == 0 && junk > 0 && junk <= one_unit &&
+	    silent_ms >= LINE_STALL_SILENCE_MS && proto_link_rx_partial_plausible(&s->link)) {
+		/* the start of one frame (line), then nothing: the device hung
+		 * or lost power mid-send, it did not talk nonsense */
+		slot_fail(s, CS_ERR_DEVICE_TIMEOUT, 1,
+		    "device stopped in the middle of a %s during step %s: %llu bytes of it, then "
+		    "silence for %llu ms",
+		    s->cfg->dialect == PROTO_DIALECT_TEXT ? "line" : "frame",
+		    slot_step_name(ex->step), (unsigned long long)junk,
+		    (unsigned long long)silent_ms);
+		return;
+	}
 	if (ex->step != STEP_RESULT && bad == 0 && junk > 0) {
 		/* bytes that never formed a frame or a line (no delimiter) */
 		slot_fail(s, CS_ERR_DEVICE_PROTOCOL, 1,
@@ -884,6 +904,7 @@ slot_input(struct slot *s, size_t got)
 	struct proto_msg m;
 	int rc = PROTO_OK;
 
+	s->rx_last_ms = mono_ms();
 	while (p < end && rc == PROTO_OK) {
 		const uint8_t *d = memchr(p, delim, (size_t)(end - p));
 		size_t n = d != NULL ? (size_t)(d - p) + 1 : (size_t)(end - p);

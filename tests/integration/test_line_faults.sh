@@ -19,9 +19,10 @@ db=$WORK/pki/state/ledger.sqlite
 } >"$WORK/workorder.csv"
 "$CS" workorder import --config "$cfg" "$WORK/workorder.csv" >/dev/null && ok || fail "work-order import"
 
-faults=(garbage noise drop stall bad-sig replay wrong-readback dup-id off-list oversize bad-version)
+faults=(garbage noise drop stall stall-mid bad-sig replay wrong-readback dup-id off-list oversize bad-version)
 declare -A reason=(
-  [garbage]=device-protocol [drop]=device-gone [stall]=device-timeout [bad-sig]=csr-signature
+  [garbage]=device-protocol [drop]=device-gone [stall]=device-timeout [stall-mid]=device-timeout
+  [bad-sig]=csr-signature
   [replay]=csr-nonce [wrong-readback]=readback-mismatch [dup-id]=reissue-refused
   [off-list]=device-not-allowlisted [oversize]=device-too-large [bad-version]=device-version)
 healthy=2
@@ -88,6 +89,10 @@ for i in "${!faults[@]}"; do
     [[ $mid == "FAILED|$want|"* ]] && ok || fail "$f: expected FAILED($want), ledger says: $mid"
     text=${mid#FAILED|$want|}
     [ "${#text}" -gt 20 ] && ok || fail "$f: no specific message: '$text'"
+    # a device that hangs half-way through a frame is said to, not called a talker of junk
+    if [ "$f" = stall-mid ]; then
+      [[ $text == *"stopped in the middle of a frame"* ]] && ok || fail "stall-mid: message '$text'"
+    fi
     grep -q "$slot: .* FAILED $want: " "$d/run.err" && ok || fail "$f: the station log lacks the failure"
   fi
   last=$(row_of "$slot" 3)
