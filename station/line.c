@@ -74,6 +74,10 @@ struct slot {
 	line *ln;
 	size_t index;
 	const struct slot_config *cfg;
+	/* the ledger's fixture column: the rule that finds the fixture's port
+	 * ("usb-serial=FT1234"), so a row names the physical fixture even after
+	 * the map is edited; a long path keeps its distinctive tail */
+	char fixture[LEDGER_NAME_MAX + 1];
 	pthread_t thread;
 	int thread_started;
 	int wake[2];
@@ -405,6 +409,7 @@ slot_record_failure(struct slot *s)
 		op.profile = s->cfg->profile != NULL ? s->cfg->profile
 						     : s->ln->cfg->default_profile;
 		op.slot = s->cfg->name;
+		op.fixture = s->fixture;
 	}
 	rc = ledger_apply(s->ln->ledger, &op);
 	if (rc != 0)
@@ -637,6 +642,7 @@ slot_on_csr(struct slot *s, const struct proto_msg *csr)
 	req.device_id = ex->device_id;
 	req.profile = s->cfg->profile;
 	req.slot = s->cfg->name;
+	req.fixture = s->fixture;
 	req.challenge = ex->challenge;
 	rc = issuer_issue(s->ln->issuer, &req);
 	ex->t_issued = mono_ms();
@@ -683,6 +689,7 @@ slot_on_chain_delivered(struct slot *s)
 	op.kind = LEDGER_OP_INJECTED;
 	op.id = ex->ledger_id;
 	op.slot = s->cfg->name;
+	op.fixture = s->fixture;
 	op.timings = timings;
 	op.duration_us = (int64_t)(ex->t_injected - ex->t_hello) * 1000;
 	op.err = &err;
@@ -1042,6 +1049,21 @@ slot_serve(struct slot *s, unsigned gen)
 	}
 }
 
+static void
+slot_fixture_name(struct slot *s)
+{
+	char full[PORT_PATH_MAX + 32];
+	size_t n;
+
+	fixture_match_format(&s->cfg->match, full, sizeof(full));
+	n = strlen(full);
+	if (n < sizeof(s->fixture))
+		memcpy(s->fixture, full, n + 1);
+	else /* "...links/sim-3": the end of a path tells fixtures apart */
+		snprintf(s->fixture, sizeof(s->fixture), "...%s",
+		    full + n - (sizeof(s->fixture) - 4));
+}
+
 static void *
 slot_main(void *arg)
 {
@@ -1217,6 +1239,7 @@ line_start(const struct cs_config *cfg, issuer *is, ledger *l, line_event_fn on_
 		s->snap.dialect = s->cfg->dialect;
 		s->snap.state_since_us = real_us();
 		ln->rules[k] = s->cfg->match;
+		slot_fixture_name(s);
 	}
 	for (size_t k = 0; k < ln->count; k++) {
 		struct slot *s = &ln->slots[k];

@@ -450,6 +450,8 @@ async function main() {
     check((await page.textContent('#detail-chain .chain-item >> nth=1 >> .chain-role')) === 'Issuing CA',
       'the second is the issuing CA');
     check((await page.textContent('#detail-fields')).includes('VERIFIED'), 'state VERIFIED in the detail');
+    check(/Fixture.*\/links\/sim-\d/.test(await page.textContent('#detail-fields')),
+      'the detail names the fixture the device was on');
     const [pemDl] = await Promise.all([page.waitForEvent('download', { timeout: 10000 }), page.click('#detail-pem')]);
     const pem = fs.readFileSync(await pemDl.path(), 'utf8');
     check((pem.match(/-----BEGIN CERTIFICATE-----/g) || []).length === chainItems,

@@ -79,6 +79,13 @@ for dialect in frame text; do
   [ "$rows" -eq 16 ] && ok || fail "$dialect: $rows VERIFIED ledger rows with slot/timings, expected 16"
   slots=$(sqlite3 "$db" "SELECT count(DISTINCT slot) FROM issuance WHERE device_id LIKE '${dialect^^}-%'")
   [ "$slots" -eq 8 ] && ok || fail "$dialect: devices spread over $slots slots, expected 8"
+  # each row names its physical fixture: the rule that found the slot's port
+  # (here the simulator's link path), one fixture per slot
+  bad=$(sqlite3 "$db" "SELECT count(*) FROM issuance WHERE device_id LIKE '${dialect^^}-%'
+    AND (fixture IS NULL OR fixture NOT LIKE '%/links/' || slot)")
+  [ "$bad" -eq 0 ] && ok || fail "$dialect: $bad rows without their fixture: $(sqlite3 "$db" "SELECT slot, fixture FROM issuance LIMIT 2")"
+  pairs=$(sqlite3 "$db" "SELECT count(DISTINCT slot || fixture) FROM issuance WHERE device_id LIKE '${dialect^^}-%'")
+  [ "$pairs" -eq 8 ] && ok || fail "$dialect: $pairs slot/fixture pairs, expected 8"
 done
 
 # The frame dialect sends fewer bytes per device than the text dialect.

@@ -575,6 +575,7 @@ async function showIssuance(id) {
     field(dl, 'State', i.state + (i.reason ? ` (${reasonLabel(i.reason)})` : ''));
     field(dl, 'Why', i.reason_text);
     field(dl, 'Slot', i.slot);
+    field(dl, 'Fixture', i.fixture, 'mono');
     field(dl, 'Profile', i.profile);
     field(dl, 'Lot', i.lot);
     field(dl, 'Serial', i.serial, 'mono');
