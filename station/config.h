@@ -144,6 +144,7 @@ struct web_config {
 	size_t allowed_origin_count;          /* default: http(s)://each allowed host */
 	unsigned session_idle_minutes;        /* 480 */
 	unsigned max_connections;             /* 64 */
+	char *metrics_token_file;             /* NULL: /metrics without a token from loopback */
 };
 
 struct cs_config {

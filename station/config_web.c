@@ -127,7 +127,8 @@ int
 cfg_web(struct cfg_ctx *c, json_t *root, struct cs_config *cfg)
 {
 	static const char *const keys[] = {"comment", "enabled", "host", "port", "users", "tls",
-		"allowed_hosts", "allowed_origins", "session_idle_minutes", "max_connections", NULL};
+		"allowed_hosts", "allowed_origins", "session_idle_minutes", "max_connections",
+		"metrics_token_file", NULL};
 	static const char *const tls_keys[] = {"comment", "certificate", "key", NULL};
 	struct web_config *w = &cfg->web;
 	json_t *web, *tls;
@@ -161,6 +162,11 @@ cfg_web(struct cfg_ctx *c, json_t *root, struct cs_config *cfg)
 		if (rc == 0)
 			rc = cfg_integer(c, web, "max_connections", 4, 1024, "", &v);
 		w->max_connections = (unsigned)v;
+		if (rc == 0)
+			rc = cfg_string(c, web, "metrics_token_file", 0, CFG_PATH_MAX,
+			    &w->metrics_token_file);
+		if (rc == 0 && w->metrics_token_file != NULL)
+			rc = cfg_resolve(c, &w->metrics_token_file);
 		if (rc == 0)
 			rc = cfg_object(c, web, "tls", 0, &tls);
 		if (rc == 0 && tls != NULL) {
@@ -210,6 +216,7 @@ cfg_web_free(struct cs_config *cfg)
 	free(w->users_path);
 	free(w->tls_certificate);
 	free(w->tls_key);
+	free(w->metrics_token_file);
 	for (size_t k = 0; k < w->allowed_host_count; k++)
 		free(w->allowed_hosts[k]);
 	for (size_t k = 0; k < w->allowed_origin_count; k++)

@@ -386,10 +386,25 @@ precheck(struct web_call *c, const char *method)
 	case WEB_ACCESS_LOGIN:
 		return MHD_YES;
 	case WEB_ACCESS_METRICS:
-		if (loopback || c->have_session)
+		if (c->have_session)
+			return MHD_YES;
+		if (w->metrics_token != NULL) {
+			/* a token is configured: every scraper shows it, local
+			 * ones too (a shared PC has other local users) */
+			const char *auth = header(c, "Authorization");
+
+			if (auth != NULL && web_bearer_match(auth, strlen(auth), w->metrics_token))
+				return MHD_YES;
+			return web_reply_error(c, MHD_HTTP_UNAUTHORIZED, "metrics-token",
+			    "/metrics needs \"Authorization: Bearer\" with the token in "
+			    "web.metrics_token_file%s",
+			    auth != NULL ? " (the one given does not match)" : "");
+		}
+		if (loopback)
 			return MHD_YES;
 		return web_reply_error(c, MHD_HTTP_FORBIDDEN, "metrics-forbidden",
-		    "/metrics answers loopback clients and logged-in users only");
+		    "/metrics answers loopback clients and logged-in users only (set "
+		    "web.metrics_token_file to let a remote Prometheus in)");
 	case WEB_ACCESS_READ:
 	case WEB_ACCESS_OPERATOR:
 	case WEB_ACCESS_SUPERVISOR:
@@ -645,6 +660,46 @@ file_read_capped(const char *path, const char *what, char **out, struct cs_err *
 	return 0;
 }
 
+/* The /metrics bearer token: one line of 32..256 printable bytes, in a
+ * regular file nobody else may read (it opens the station's figures). */
+static int
+metrics_token_load(web *w, const char *path, struct cs_err *err)
+{
+	struct stat sb;
+	char *tok = NULL;
+	size_t n;
+
+	if (stat(path, &sb) != 0)
+		return cs_err_set(err, CS_ERR_IO, "dashboard: metrics token file %s: %s", path,
+		    strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return cs_err_set(err, CS_ERR_CONFIG,
+		    "dashboard: metrics token file %s is not a regular file", path);
+	if ((sb.st_mode & 077) != 0)
+		return cs_err_set(err, CS_ERR_CONFIG,
+		    "dashboard: metrics token file %s can be read by others (mode %03o); "
+		    "chmod 600 it",
+		    path, (unsigned)(sb.st_mode & 0777));
+	if (file_read_capped(path, "metrics token file", &tok, err) != 0)
+		return err != NULL ? err->code : CS_ERR_IO;
+	n = strlen(tok);
+	while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r'))
+		tok[--n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (tok[i] < 0x21 || tok[i] > 0x7e)
+			n = 0; /* a space, a second line or a control byte */
+	if (n < WEB_METRICS_TOKEN_MIN || n > WEB_METRICS_TOKEN_MAX) {
+		explicit_bzero(tok, strlen(tok));
+		free(tok);
+		return cs_err_set(err, CS_ERR_CONFIG,
+		    "dashboard: metrics token file %s must hold one line of %d to %d printable "
+		    "characters without spaces (e.g. `openssl rand -hex 32`)",
+		    path, WEB_METRICS_TOKEN_MIN, WEB_METRICS_TOKEN_MAX);
+	}
+	w->metrics_token = tok;
+	return 0;
+}
+
 int
 web_users_refresh(web *w, int at_start, struct cs_err *err)
 {
@@ -699,6 +754,8 @@ web_free(web *w)
 		explicit_bzero(w->tls_key, strlen(w->tls_key));
 	free(w->tls_key);
 	free(w->tls_cert);
+	if (w->metrics_token != NULL)
+		explicit_bzero(w->metrics_token, strlen(w->metrics_token));
 	free(w->metrics_token);
 	pthread_mutex_destroy(&w->users_mu);
 	pthread_mutex_destroy(&w->mu);
@@ -750,6 +807,9 @@ web_start(const struct web_config *cfg, const struct web_context *ctx, struct cs
 		w->tls = 1;
 		flags |= MHD_USE_TLS;
 	}
+	if (cfg->metrics_token_file != NULL &&
+	    metrics_token_load(w, cfg->metrics_token_file, err) != 0)
+		goto fail;
 	pthread_mutex_lock(&w->users_mu);
 	if (web_users_refresh(w, 1, err) != 0) {
 		pthread_mutex_unlock(&w->users_mu);

@@ -36,6 +36,8 @@
 #define WEB_LOGIN_WINDOW_US INT64_C(60000000)
 #define WEB_COOKIE_NAME "certstation_session"
 #define WEB_TLS_FILE_MAX (64 * 1024)
+#define WEB_METRICS_TOKEN_MIN 32
+#define WEB_METRICS_TOKEN_MAX 256
 /* compact, and 3.2 ms stays 3.2 rather than 3.2000000000000002 */
 #define WEB_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(12))
 

@@ -176,6 +176,28 @@ is_ows(char c)
 }
 
 int
+web_bearer_match(const char *header, size_t len, const char *token)
+{
+	size_t i = 6, tlen;
+	unsigned diff = 0;
+
+	if (header == NULL || token == NULL || len > WEB_AUTH_HEADER_MAX || token[0] == '\0')
+		return 0;
+	if (len < 8 || strncasecmp(header, "Bearer", 6) != 0 || header[6] != ' ')
+		return 0;
+	while (i < len && header[i] == ' ')
+		i++;
+	while (len > i && header[len - 1] == ' ')
+		len--;
+	tlen = strlen(token);
+	if (len - i != tlen)
+		return 0;
+	for (size_t k = 0; k < tlen; k++)
+		diff |= (unsigned)(unsigned char)(header[i + k] ^ token[k]);
+	return diff == 0;
+}
+
+int
 web_cookie_find(const char *header, size_t len, const char *name, char *out, size_t cap)
 {
 	size_t i = 0, name_len = strlen(name);

@@ -60,6 +60,14 @@ const char *web_target_query(const struct web_target *t, const char *key);
  * cap). */
 int web_cookie_find(const char *header, size_t len, const char *name, char *out, size_t cap);
 
+/* Whether an Authorization header (RFC 6750: "Bearer", any case, then one
+ * or more spaces and the token; trailing spaces ignored) carries exactly
+ * token. The comparison takes the same time wherever the bytes differ.
+ * Headers over WEB_AUTH_HEADER_MAX bytes, an empty token and NULLs never
+ * match. 1 or 0. */
+#define WEB_AUTH_HEADER_MAX 1024
+int web_bearer_match(const char *header, size_t len, const char *token);
+
 /* Why a JSON pre-scan refused a body. */
 enum web_json_refusal {
 	WEB_JSON_OK = 0,

@@ -91,6 +91,16 @@ main(void)
 		CHECK(strcmp(w->allowed_origins[0], "http://127.0.0.1:8080") == 0);
 		CHECK_INT_EQ(w->session_idle_minutes, 480);
 		CHECK_INT_EQ(w->max_connections, 64);
+		CHECK(w->metrics_token_file == NULL);
+		config_free(cfg);
+	}
+
+	/* the /metrics token file is found beside the config */
+	cfg = load("{ \"metrics_token_file\": \"state/metrics.token\" }", &err);
+	CHECK(cfg != NULL);
+	if (cfg != NULL) {
+		CHECK(cfg->web.metrics_token_file != NULL && cfg->web.metrics_token_file[0] == '/');
+		CHECK(strstr(cfg->web.metrics_token_file, "/state/metrics.token") != NULL);
 		config_free(cfg);
 	}
 
@@ -141,6 +151,7 @@ main(void)
 	expect_refused("{ \"max_connections\": 2 }", "key 'web.max_connections'");
 	expect_refused("{ \"tls\": { \"certificate\": \"web.pem\" } }", "key 'web.tls.key'");
 	expect_refused("{ \"listen\": 1 }", "listen");
+	expect_refused("{ \"metrics_token_file\": 7 }", "key 'web.metrics_token_file'");
 
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	return check_finish("test_web_config");

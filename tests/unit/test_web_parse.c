@@ -321,12 +321,55 @@ test_numbers_and_allow(void)
 	CHECK(!web_allow_match(hosts, 0, "127.0.0.1:8080"));
 }
 
+static int
+bearer(const char *h, const char *token)
+{
+	return web_bearer_match(h, h != NULL ? strlen(h) : 0, token);
+}
+
+static void
+test_bearer(void)
+{
+	static const char tok[] = "3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5e";
+	char big[WEB_AUTH_HEADER_MAX + 64];
+
+	CHECK_INT_EQ(bearer("Bearer 3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5e", tok), 1);
+	CHECK_INT_EQ(bearer("bearer 3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5e", tok), 1);
+	CHECK_INT_EQ(bearer("BEARER   3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5e  ", tok), 1);
+	/* one byte off anywhere, shorter, longer, prefix, empty */
+	CHECK_INT_EQ(bearer("Bearer 3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5f", tok), 0);
+	CHECK_INT_EQ(bearer("Bearer 4f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5e", tok), 0);
+	CHECK_INT_EQ(bearer("Bearer 3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5", tok), 0);
+	CHECK_INT_EQ(bearer("Bearer 3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5ee", tok), 0);
+	CHECK_INT_EQ(bearer("Bearer 3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5e x", tok), 0);
+	CHECK_INT_EQ(bearer("Bearer ", tok), 0);
+	CHECK_INT_EQ(bearer("Bearer", tok), 0);
+	CHECK_INT_EQ(bearer("", tok), 0);
+	/* other schemes, no space, tab */
+	CHECK_INT_EQ(bearer("Basic 3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5e", tok), 0);
+	CHECK_INT_EQ(bearer("Bearer3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5e", tok), 0);
+	CHECK_INT_EQ(bearer("Bearer\t3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5e", tok), 0);
+	CHECK_INT_EQ(bearer("Bearers 3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5e", tok), 0);
+	/* an embedded NUL does not end the header early */
+	CHECK_INT_EQ(web_bearer_match("Bearer 3f9a0c1d5e7b2a4c6d8e0f1a2b3c4d5e\0x", 40, tok), 0);
+	/* no token configured, NULLs, an over-long header */
+	CHECK_INT_EQ(bearer("Bearer ", ""), 0);
+	CHECK_INT_EQ(bearer(NULL, tok), 0);
+	CHECK_INT_EQ(bearer("Bearer x", NULL), 0);
+	memset(big, ' ', sizeof(big));
+	memcpy(big, "Bearer ", 7);
+	memcpy(big + sizeof(big) - 1 - strlen(tok), tok, strlen(tok));
+	big[sizeof(big) - 1] = '\0';
+	CHECK_INT_EQ(bearer(big, tok), 0);
+}
+
 int
 main(void)
 {
 	test_target_valid();
 	test_target_hostile();
 	test_cookie();
+	test_bearer();
 	test_prescan();
 	test_time();
 	test_numbers_and_allow();

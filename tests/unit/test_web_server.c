@@ -269,6 +269,120 @@ login(const char *user, const char *pw, char cookie[65], char csrf[65])
 
 static const uint8_t fake_cert[] = {0x30, 0x03, 0x02, 0x01, 0x07};
 
+static int
+file_put(const char *path, const char *text, mode_t mode)
+{
+	FILE *f = fopen(path, "w");
+
+	if (f == NULL)
+		return -1;
+	fputs(text, f);
+	fclose(f);
+	return chmod(path, mode);
+}
+
+/* GET /metrics on port with an optional Authorization header value. */
+static int
+metrics_get(unsigned to_port, const char *auth, struct resp *r)
+{
+	char req[1024];
+	int n = snprintf(req, sizeof(req),
+	    "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:%u\r\nConnection: close\r\n%s%s%s\r\n", to_port,
+	    auth != NULL ? "Authorization: " : "", auth != NULL ? auth : "", auth != NULL ? "\r\n" : "");
+
+	return http_raw(NULL, req, (size_t)n, r);
+}
+
+/* web.metrics_token_file: refused when others can read it or it is not one
+ * usable line; once set, every scraper (loopback too) shows the token. */
+static void
+test_metrics_token(const struct web_config *base, const struct web_context *ctx)
+{
+	static const char tok[] = "0123456789abcdef0123456789abcdef-metrics";
+	char path[600], host[64], req[1024], auth[300], cookie[65], csrf[65];
+	char saved_host[sizeof(host_hdr)], saved_origin[sizeof(origin)];
+	struct web_config wc = *base;
+	struct cs_err err;
+	char missing[] = "/nonexistent/metrics.token";
+	struct resp r;
+	unsigned w2_port, saved_port;
+	web *w2;
+	int n;
+
+	snprintf(path, sizeof(path), "%s/metrics.token", dir);
+	wc.port = 0;
+	wc.metrics_token_file = path;
+
+	CHECK_INT_EQ(file_put(path, tok, 0644), 0);
+	w2 = web_start(&wc, ctx, &err);
+	CHECK(w2 == NULL);
+	CHECK_MSG_HAS(err, "chmod 600");
+	web_stop(w2);
+	CHECK_INT_EQ(file_put(path, "short\n", 0600), 0);
+	w2 = web_start(&wc, ctx, &err);
+	CHECK(w2 == NULL);
+	CHECK_MSG_HAS(err, "32 to 256");
+	web_stop(w2);
+	CHECK_INT_EQ(file_put(path, "0123456789abcdef 0123456789abcdef\n", 0600), 0);
+	w2 = web_start(&wc, ctx, &err);
+	CHECK(w2 == NULL);
+	web_stop(w2);
+	wc.metrics_token_file = missing;
+	w2 = web_start(&wc, ctx, &err);
+	CHECK(w2 == NULL);
+	CHECK_MSG_HAS(err, "/nonexistent/metrics.token");
+	web_stop(w2);
+	wc.metrics_token_file = path;
+
+	CHECK_INT_EQ(file_put(path, "0123456789abcdef0123456789abcdef-metrics\r\n", 0600), 0);
+	w2 = web_start(&wc, ctx, &err);
+	CHECK(w2 != NULL);
+	if (w2 == NULL) {
+		fprintf(stderr, "web_start with a token: %s\n", err.msg);
+		return;
+	}
+	w2_port = web_port(w2);
+	saved_port = srv_port;
+	srv_port = w2_port; /* http_raw dials srv_port */
+	snprintf(host, sizeof(host), "127.0.0.1:%u", w2_port);
+	wc.allowed_hosts[0] = host;
+	wc.allowed_host_count = 1;
+
+	metrics_get(w2_port, NULL, &r); /* loopback alone is not enough now */
+	EXPECT_ERROR(r, 401, "metrics-token");
+	resp_clear(&r);
+	metrics_get(w2_port, "Bearer 0123456789abcdef0123456789abcdef-metricz", &r);
+	EXPECT_ERROR(r, 401, "metrics-token");
+	CHECK(strstr(r.body, "does not match") != NULL);
+	resp_clear(&r);
+	metrics_get(w2_port, "Basic MDEyMzQ1Njc4OWFiY2RlZg==", &r);
+	EXPECT_ERROR(r, 401, "metrics-token");
+	resp_clear(&r);
+	snprintf(auth, sizeof(auth), "Bearer %s", tok);
+	metrics_get(w2_port, auth, &r);
+	CHECK_INT_EQ(r.status, 200);
+	CHECK(strstr(r.body != NULL ? r.body : "", "certstation_devices_total") != NULL);
+	resp_clear(&r);
+	/* a logged-in user still reads it with the session, no token */
+	snprintf(saved_host, sizeof(saved_host), "%s", host_hdr);
+	snprintf(saved_origin, sizeof(saved_origin), "%s", origin);
+	snprintf(host_hdr, sizeof(host_hdr), "%s", host);
+	snprintf(origin, sizeof(origin), "http://%s", host);
+	wc.allowed_origins[0] = origin;
+	wc.allowed_origin_count = 1;
+	CHECK(login("ana", "supervisor-pw-1", cookie, csrf));
+	n = snprintf(req, sizeof(req),
+	    "GET /metrics HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n"
+	    "Cookie: certstation_session=%s\r\n\r\n", host, cookie);
+	http_raw(NULL, req, (size_t)n, &r);
+	CHECK_INT_EQ(r.status, 200);
+	resp_clear(&r);
+	web_stop(w2);
+	srv_port = saved_port;
+	snprintf(host_hdr, sizeof(host_hdr), "%s", saved_host);
+	snprintf(origin, sizeof(origin), "%s", saved_origin);
+}
+
 static int64_t
 ledger_device(ledger *l, const char *id, int fail)
 {
@@ -985,6 +1099,7 @@ main(void)
 	resp_clear(&r);
 
 	test_stream(w, cookie_sup, csrf_sup);
+	test_metrics_token(&wc, &ctx);
 	test_ratelimit();
 
 out:
