@@ -864,7 +864,7 @@ hsm_sign_internal(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest, size_t di
 	uint8_t *out;
 	uint64_t start, deadline, delay_us = HSM_BACKOFF_FIRST_MS * 1000;
 	const char *what = "C_Sign";
-	char why[sizeof(err->msg)] = "";
+	char why[sizeof(err->msg)]; /* filled only on the failure paths */
 	CK_RV rv = CKR_OK;
 	unsigned idx, reopens = 0;
 	int relogged = 0, rc;
@@ -893,6 +893,7 @@ hsm_sign_internal(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest, size_t di
 	/* RSA signs straight into the caller's buffer; EC needs converting. */
 	out = h->sig_raw_len >= 200 ? sig : raw;
 
+	why[0] = '\0';
 	start = hsm_now_us();
 	/* Already DOWN: try once, without sleeping, so callers fail fast. */
 	deadline = start + (atomic_load_explicit(&h->state, memory_order_acquire) == HSM_STATE_DOWN
