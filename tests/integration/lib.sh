@@ -76,6 +76,16 @@ verify_chain() {
   fi
 }
 
+# verify_stored DIR ROOT_PEM: every chain a simulator stored in DIR verifies
+# with OpenSSL up to the root.
+verify_stored() {
+  local f
+  for f in "$1"/*.pem; do
+    openssl verify -x509_strict -CAfile "$2" -untrusted "$f" "$f" >/dev/null 2>&1 && ok ||
+      fail "openssl rejects $(basename "$f")"
+  done
+}
+
 finish() {
   echo "$(basename "$0"): $checks checks, $failures failed"
   [ "$checks" -gt 0 ] && [ "$failures" -eq 0 ]

@@ -109,10 +109,7 @@ grep -q "stopped: $((ports * 3)) device(s) done, $((ports * 3 - want_failed)) ve
   "$d/run.err" && ok || fail "station summary: $(tail -1 "$d/run.err")"
 
 # Every stored chain verifies.
-for f in "$d"/store/*.pem; do
-  openssl verify -x509_strict -CAfile "$root" -untrusted "$f" "$f" >/dev/null 2>&1 && ok ||
-    fail "openssl rejects $(basename "$f")"
-done
+verify_stored "$d/store" "$root"
 "$CS" ledger verify --config "$cfg" >/dev/null && ok || fail "ledger verify after the faults"
 
 finish test_line_faults

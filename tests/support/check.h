@@ -44,6 +44,9 @@ extern int check_count;
 		}                                                                      \
 	} while (0)
 
+/* Monotonic clock in milliseconds, for tests that time an outcome. */
+double check_now_ms(void);
+
 /* Exit status for main(): 0 if every check passed and at least one ran. */
 int check_finish(const char *test_name);
 

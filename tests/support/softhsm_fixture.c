@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "hsm/hsm.h"
 
 static int
@@ -161,4 +163,16 @@ softhsm_fixture_cleanup(struct softhsm_fixture *fx)
 	explicit_bzero(fx->so_pin, sizeof(fx->so_pin));
 	explicit_bzero(fx->user_pin, sizeof(fx->user_pin));
 	fx->dir[0] = '\0';
+}
+
+int
+softhsm_fixture_sign(hsm *h, struct cs_err *err)
+{
+	uint8_t dg[32], sig[HSM_SIG_MAX];
+	size_t sl = sizeof(sig);
+	unsigned int n;
+
+	EVP_Digest("tbs", 3, dg, &n, EVP_sha256(), NULL);
+	cs_err_clear(err);
+	return hsm_sign_digest(h, HSM_SIG_ECDSA_SHA256, dg, 32, sig, &sl, err);
 }

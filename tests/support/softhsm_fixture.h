@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 
+#include "hsm/hsm.h"
 #include "station/cs_error.h"
 
 #define SOFTHSM_FIXTURE_SO_PIN "so-pin-8642"
@@ -46,6 +47,10 @@ int softhsm_fixture_token_add(struct softhsm_fixture *fx, const char *module_pat
  * (object NULL: no object attribute). 0, or CS_ERR_TOO_LARGE. */
 int softhsm_fixture_uri(const struct softhsm_fixture *fx, const char *object, char *buf,
     size_t cap);
+
+/* One ECDSA P-256 signature over a fixed digest with h's key:
+ * hsm_sign_digest()'s result (err cleared first). */
+int softhsm_fixture_sign(hsm *h, struct cs_err *err);
 
 /* Remove the directory and everything in it; unset SOFTHSM2_CONF if it
  * still points there. NULL and a never-set-up fixture are fine. */

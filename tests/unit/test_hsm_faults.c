@@ -7,10 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <openssl/evp.h>
 
 #include "hsm/hsm.h"
 #include "tests/support/check.h"
@@ -46,27 +43,6 @@ open_with(const char *pin_path, unsigned sessions, unsigned flags, struct cs_err
 	cfg.sessions = sessions;
 	cfg.flags = flags;
 	return hsm_open(&cfg, err);
-}
-
-static int
-sign_once(hsm *h, struct cs_err *err)
-{
-	uint8_t dg[32], sig[HSM_SIG_MAX];
-	size_t sl = sizeof(sig);
-	unsigned int n;
-
-	EVP_Digest("tbs", 3, dg, &n, EVP_sha256(), NULL);
-	cs_err_clear(err);
-	return hsm_sign_digest(h, HSM_SIG_ECDSA_SHA256, dg, 32, sig, &sl, err);
-}
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 static void
@@ -113,17 +89,17 @@ test_recovery(void)
 		fprintf(stderr, "open: %s\n", err.msg);
 		return;
 	}
-	CHECK_INT_EQ(sign_once(h, &err), CS_OK);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_OK);
 
 	/* DEGRADED is visible when the retry fails for another reason ... */
 	CHECK_INT_EQ(shim_rules("C_Sign:CKR_DEVICE_REMOVED:1,C_SignInit:CKR_GENERAL_ERROR:1:1"), 0);
-	CHECK_INT_EQ(sign_once(h, &err), CS_ERR_HSM_SIGN);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_ERR_HSM_SIGN);
 	CHECK_MSG_HAS(err, "C_SignInit failed: CKR_GENERAL_ERROR");
 	hsm_status_get(h, &st);
 	CHECK_INT_EQ(st.state, HSM_STATE_DEGRADED);
 	CHECK(strstr(st.reason, "CKR_DEVICE_REMOVED") != NULL);
 	/* ... and clears by itself on the next good signature. */
-	CHECK_INT_EQ(sign_once(h, &err), CS_OK);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_OK);
 	hsm_status_get(h, &st);
 	CHECK_INT_EQ(st.state, HSM_STATE_OK);
 	CHECK_INT_EQ(st.reason[0], '\0');
@@ -133,68 +109,68 @@ test_recovery(void)
 	shim_rules("C_Sign:CKR_SESSION_HANDLE_INVALID:3");
 	hsm_status_get(h, &st);
 	logins = (unsigned long)st.reopens;
-	CHECK_INT_EQ(sign_once(h, &err), CS_OK);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_OK);
 	hsm_status_get(h, &st);
 	CHECK_INT_EQ(st.state, HSM_STATE_OK);
 	CHECK_INT_EQ(st.reopens - logins, 3);
 	CHECK_INT_EQ(shim_calls("C_Login"), 3);
 	shim_rules("C_Sign:CKR_DEVICE_REMOVED:2");
-	CHECK_INT_EQ(sign_once(h, &err), CS_OK);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_OK);
 
 	/* CKR_USER_NOT_LOGGED_IN: exactly one re-login, then the retry. */
 	shim_reset();
 	shim_rules("C_Sign:CKR_USER_NOT_LOGGED_IN:1");
-	CHECK_INT_EQ(sign_once(h, &err), CS_OK);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_OK);
 	CHECK_INT_EQ(shim_calls("C_Login"), 1);
 	shim_reset();
 	shim_rules("C_Sign:CKR_USER_NOT_LOGGED_IN:*");
-	CHECK_INT_EQ(sign_once(h, &err), CS_ERR_HSM_SIGN);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_ERR_HSM_SIGN);
 	CHECK_MSG_HAS(err, "CKR_USER_NOT_LOGGED_IN");
 	CHECK_INT_EQ(shim_calls("C_Login"), 1);
 	shim_rules("");
-	CHECK_INT_EQ(sign_once(h, &err), CS_OK);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_OK);
 
 	/* Token gone for good: DOWN with a reason, in bounded time. */
 	shim_rules("C_Sign:CKR_TOKEN_NOT_PRESENT:*,C_OpenSession:CKR_TOKEN_NOT_PRESENT:*");
-	t_down = now_ms();
-	CHECK_INT_EQ(sign_once(h, &err), CS_ERR_HSM_DOWN);
-	t1 = now_ms();
+	t_down = check_now_ms();
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_ERR_HSM_DOWN);
+	t1 = check_now_ms();
 	CHECK(t1 - t_down < 1000);
 	CHECK_MSG_HAS(err, "CKR_TOKEN_NOT_PRESENT");
 	hsm_status_get(h, &st);
 	CHECK_INT_EQ(st.state, HSM_STATE_DOWN);
 	CHECK(strstr(st.reason, "CKR_TOKEN_NOT_PRESENT") != NULL);
 	/* While DOWN, callers fail fast instead of each sleeping. */
-	t0 = now_ms();
-	CHECK_INT_EQ(sign_once(h, &err), CS_ERR_HSM_DOWN);
-	CHECK(now_ms() - t0 < 100);
+	t0 = check_now_ms();
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_ERR_HSM_DOWN);
+	CHECK(check_now_ms() - t0 < 100);
 	printf("persistent CKR_TOKEN_NOT_PRESENT: DOWN after %.0f ms, then fail-fast in %.1f ms\n",
-	    t1 - t_down, now_ms() - t0);
+	    t1 - t_down, check_now_ms() - t0);
 	/* Token back: the next call recovers on its own. */
 	shim_rules("");
 	shim_reset();
-	CHECK_INT_EQ(sign_once(h, &err), CS_OK);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_OK);
 	hsm_status_get(h, &st);
 	CHECK_INT_EQ(st.state, HSM_STATE_OK);
 	CHECK_INT_EQ(shim_calls("C_Login"), 1);
 
 	/* A signature that does not verify is never handed out. */
 	shim_rules("C_Sign:CORRUPT:1");
-	CHECK_INT_EQ(sign_once(h, &err), CS_ERR_HSM_BAD_SIGNATURE);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_ERR_HSM_BAD_SIGNATURE);
 	CHECK_MSG_HAS(err, "does not verify");
-	CHECK_INT_EQ(sign_once(h, &err), CS_OK);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_OK);
 
 	/* A PIN refused during recovery is not presented again. */
 	pin_file_write(fx.pin_path, "wrong-now");
 	shim_reset();
 	shim_rules("C_Sign:CKR_SESSION_HANDLE_INVALID:1");
-	CHECK_INT_EQ(sign_once(h, &err), CS_ERR_HSM_PIN_INCORRECT);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_ERR_HSM_PIN_INCORRECT);
 	CHECK_INT_EQ(shim_calls("C_Login"), 1);
 	hsm_status_get(h, &st);
 	CHECK_INT_EQ(st.state, HSM_STATE_DOWN);
 	CHECK(strstr(st.reason, "re-login") != NULL);
 	pin_file_write(fx.pin_path, fx.user_pin);
-	CHECK_INT_EQ(sign_once(h, &err), CS_ERR_HSM_PIN_INCORRECT);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_ERR_HSM_PIN_INCORRECT);
 	CHECK_INT_EQ(shim_calls("C_Login"), 1);
 	hsm_close(h);
 
@@ -202,7 +178,7 @@ test_recovery(void)
 	h = open_with(fx.pin_path, 1, 0, &err);
 	CHECK(h != NULL);
 	if (h != NULL)
-		CHECK_INT_EQ(sign_once(h, &err), CS_OK);
+		CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_OK);
 	hsm_close(h);
 }
 
@@ -221,7 +197,7 @@ test_recovery_many_sessions(void)
 	/* Other sessions keep the login: reopening needs no PIN. */
 	shim_rules("C_Sign:CKR_SESSION_CLOSED:2,C_SignInit:CKR_OBJECT_HANDLE_INVALID:1");
 	for (i = 0; i < 10; i++)
-		ok += sign_once(h, &err) == CS_OK;
+		ok += softhsm_fixture_sign(h, &err) == CS_OK;
 	CHECK_INT_EQ(ok, 10);
 	CHECK_INT_EQ(shim_calls("C_Login"), 0);
 	hsm_status_get(h, &st);

@@ -10,37 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <openssl/evp.h>
 
 #include "hsm/hsm.h"
 #include "tests/support/check.h"
 #include "tests/support/softhsm_fixture.h"
 
 static struct softhsm_fixture fx;
-
-static int
-sign_once(hsm *h, struct cs_err *err)
-{
-	uint8_t dg[32], sig[HSM_SIG_MAX];
-	size_t sl = sizeof(sig);
-	unsigned int n;
-
-	EVP_Digest("tbs", 3, dg, &n, EVP_sha256(), NULL);
-	cs_err_clear(err);
-	return hsm_sign_digest(h, HSM_SIG_ECDSA_SHA256, dg, 32, sig, &sl, err);
-}
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static hsm *
 open_token(unsigned sessions, unsigned flags, struct cs_err *err)
@@ -73,7 +49,7 @@ signer_main(void *arg)
 	struct cs_err err;
 
 	while (!atomic_load(s->stop)) {
-		int rc = sign_once(s->h, &err);
+		int rc = softhsm_fixture_sign(s->h, &err);
 
 		s->last_rc = rc;
 		if (rc == CS_OK)
@@ -92,11 +68,11 @@ static int
 wait_for_ok(hsm *h, double budget_ms, double *took_ms)
 {
 	struct cs_err err;
-	double t0 = now_ms();
+	double t0 = check_now_ms();
 
-	while (now_ms() - t0 < budget_ms) {
-		if (sign_once(h, &err) == CS_OK) {
-			*took_ms = now_ms() - t0;
+	while (check_now_ms() - t0 < budget_ms) {
+		if (softhsm_fixture_sign(h, &err) == CS_OK) {
+			*took_ms = check_now_ms() - t0;
 			return 1;
 		}
 		usleep(20000);
@@ -124,7 +100,7 @@ test_token_moved_away_and_back(unsigned sessions, unsigned nthreads)
 		fprintf(stderr, "open: %s\n", err.msg);
 		return;
 	}
-	CHECK_INT_EQ(sign_once(h, &err), CS_OK);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_OK);
 	memset(sg, 0, sizeof(sg));
 	for (i = 0; i < nthreads; i++) {
 		sg[i].h = h;
@@ -137,7 +113,7 @@ test_token_moved_away_and_back(unsigned sessions, unsigned nthreads)
 	snprintf(away, sizeof(away), "%s.away", fx.token_dir);
 	CHECK(rename(fx.token_dir, away) == 0);
 	for (i = 0; i < 50; i++) {
-		rc = sign_once(h, &err);
+		rc = softhsm_fixture_sign(h, &err);
 		if (rc != CS_OK)
 			break;
 		usleep(20000);
@@ -152,9 +128,9 @@ test_token_moved_away_and_back(unsigned sessions, unsigned nthreads)
 	/* Still away after a module restart: still DOWN, and the reason now
 	 * says the token is missing; nothing signs. */
 	usleep(1200000);
-	CHECK(sign_once(h, &err) != CS_OK);
+	CHECK(softhsm_fixture_sign(h, &err) != CS_OK);
 	usleep(50000);
-	CHECK(sign_once(h, &err) != CS_OK);
+	CHECK(softhsm_fixture_sign(h, &err) != CS_OK);
 	hsm_status_get(h, &st);
 	CHECK_INT_EQ(st.state, HSM_STATE_DOWN);
 	/* SoftHSM2 will not even initialise without its token directory */
