@@ -711,9 +711,9 @@ hsm_pool_give(hsm *h, unsigned idx)
 }
 
 /* Restart the module (hsm_module_restart) for a token it has given up on.
- * The caller holds one pooled session (own_idx); this waits until every
- * other session is back in the pool, with new takers held off, so that no
- * thread is inside the module while it is finalised. Only one restart runs
+ * The caller holds one pooled session; this waits until every other
+ * session is back in the pool, with new takers held off, so that no thread
+ * is inside the module while it is finalised. Only one restart runs
  * at a time; a second caller gets CS_ERR_HSM_DOWN at once and hands its
  * session back, which is what lets the first one finish draining. */
 static int

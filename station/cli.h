@@ -18,8 +18,10 @@
 /* Config path from --config, else $CERTSTATION_CONFIG, else the system default. */
 const char *cli_config_path(const char *opt);
 
-/* Read a whole file, refusing more than max bytes. Returns malloc'ed bytes
- * (NUL-terminated for convenience) or NULL with err. */
+/* Read a whole regular file, or standard input for "-", refusing more than
+ * max bytes (cs_file_read()). Returns malloc'ed bytes (NUL-terminated for
+ * convenience) or NULL with err: CS_ERR_IO (cannot open or read),
+ * CS_ERR_CONFIG (not a regular file), CS_ERR_TOO_LARGE, CS_ERR_NOMEM. */
 uint8_t *cli_file_read(const char *path, size_t max, size_t *len /* OUT */, struct cs_err *err);
 
 /* Write data to path (mode 0644) or stdout if path is NULL or "-". */

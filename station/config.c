@@ -12,16 +12,14 @@
 #include "station/config_int.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "station/file_read.h"
 #include "station/json_locate.h"
 
 #ifndef CERTSTATION_DEFAULT_MODULE
@@ -1219,57 +1217,17 @@ out:
 int
 cfg_read_file(const char *path, char **buf, size_t *len, struct cs_err *err)
 {
-	struct stat st;
-	size_t got = 0;
-	ssize_t n;
-	char *b = NULL;
-	int fd, rc = 0;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return cs_err_set(err, CS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-	if (fstat(fd, &st) != 0) {
-		rc = cs_err_set(err, CS_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = cs_err_set(err, CS_ERR_CONFIG, "%s: not a regular file", path);
-		goto out;
-	}
-	if (st.st_size > CONFIG_MAX_BYTES) {
-		rc = cs_err_set(err, CS_ERR_CONFIG, "%s: file is %lld bytes; a configuration is "
-		    "at most %d bytes", path, (long long)st.st_size, CONFIG_MAX_BYTES);
-		goto out;
-	}
-	b = malloc(CONFIG_MAX_BYTES + 1);
-	if (b == NULL) {
-		rc = cs_err_set(err, CS_ERR_NOMEM, "%s: out of memory", path);
-		goto out;
-	}
-	/* read to the cap even if the file grew after fstat */
-	while (got <= CONFIG_MAX_BYTES) {
-		n = read(fd, b + got, CONFIG_MAX_BYTES + 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = cs_err_set(err, CS_ERR_IO, "%s: read: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got > CONFIG_MAX_BYTES) {
-		rc = cs_err_set(err, CS_ERR_CONFIG, "%s: a configuration is at most %d bytes", path,
-		    CONFIG_MAX_BYTES);
-		goto out;
-	}
-	*buf = b;
-	*len = got;
-	b = NULL;
-out:
-	free(b);
-	close(fd);
+	rc = cs_file_read(path, "a configuration", CONFIG_MAX_BYTES, 0, buf, len, err);
+	/* a configuration that cannot be opened has always been an I/O error
+	 * and one too large a configuration error; callers test for both */
+	if (rc == CS_ERR_NOT_FOUND)
+		rc = CS_ERR_IO;
+	else if (rc == CS_ERR_TOO_LARGE)
+		rc = CS_ERR_CONFIG;
+	if (rc != 0 && err != NULL)
+		err->code = rc;
 	return rc;
 }
 

@@ -56,6 +56,9 @@ int cfg_comment(struct cfg_ctx *c, json_t *obj);
 int cfg_join(struct cfg_ctx *c, const char *dir, const char *rel, char **out);
 /* Make *p absolute against the file's directory. */
 int cfg_resolve(struct cfg_ctx *c, char **p);
+/* A configuration file (at most CONFIG_MAX_BYTES) via cs_file_read(): 0 and
+ * a malloc'ed *buf, or CS_ERR_IO (cannot open or read), CS_ERR_CONFIG (not
+ * a regular file, too large), CS_ERR_NOMEM with err and *buf NULL. */
 int cfg_read_file(const char *path, char **buf, size_t *len, struct cs_err *err);
 char *cfg_dir_of(const char *path);
 

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "station/csr.h"
+#include "station/file_read.h"
 #include "station/policy.h"
 
 _Static_assert(CERT_SERIAL_LEN == LEDGER_SERIAL_LEN, "ledger stores what the builder makes");
@@ -592,35 +593,26 @@ issuer_worker(void *arg)
 	return NULL;
 }
 
+/* A profile's trust bundle: at most max bytes, at least one PEM certificate.
+ * Returns it malloc'ed, or NULL with err (cannot open is CS_ERR_IO). */
 static char *
-issuer_file_read(const char *path, size_t max, struct cs_err *err)
+issuer_bundle_read(const char *path, size_t max, struct cs_err *err)
 {
-	FILE *f = fopen(path, "r");
+	struct cs_err rerr;
 	char *buf = NULL;
-	size_t n;
+	int rc;
 
-	if (f == NULL) {
-		cs_err_set(err, CS_ERR_IO, "%s: cannot open trust bundle", path);
+	rc = cs_file_read(path, "a trust bundle", max, 0, &buf, NULL, &rerr);
+	if (rc != 0) {
+		cs_err_set(err, rc == CS_ERR_NOT_FOUND ? CS_ERR_IO : rc, "trust bundle %s",
+		    rerr.msg);
 		return NULL;
 	}
-	buf = malloc(max + 1);
-	if (buf == NULL)
-		goto out;
-	n = fread(buf, 1, max + 1, f);
-	if (n > max) {
-		cs_err_set(err, CS_ERR_TOO_LARGE, "%s: trust bundle larger than %zu bytes", path, max);
-		free(buf);
-		buf = NULL;
-		goto out;
-	}
-	buf[n] = '\0';
 	if (strstr(buf, "-----BEGIN CERTIFICATE-----") == NULL) {
 		cs_err_set(err, CS_ERR_CONFIG, "%s: trust bundle holds no PEM certificate", path);
 		free(buf);
-		buf = NULL;
+		return NULL;
 	}
-out:
-	fclose(f);
 	return buf;
 }
 
@@ -652,7 +644,7 @@ issuer_new(const struct cs_config *cfg, hsm *h, ledger *l, const struct ca *ca, 
 		if (cfg->profiles[i].trust_bundle_file == NULL)
 			continue;
 		is->bundles[i].pem =
-		    issuer_file_read(cfg->profiles[i].trust_bundle_file, ISSUER_BUNDLE_MAX, err);
+		    issuer_bundle_read(cfg->profiles[i].trust_bundle_file, ISSUER_BUNDLE_MAX, err);
 		if (is->bundles[i].pem == NULL) {
 			issuer_free(is);
 			return NULL;

@@ -25,9 +25,9 @@
 #include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
+#include "station/file_read.h"
 #include "station/ledger.h"
 #include "station/ledger_int.h"
 #include "station/workorder.h"
@@ -1329,52 +1329,25 @@ out:
 	return rc;
 }
 
+/* The work-order CSV, whole. Codes as importers have always seen them: a
+ * file that cannot be opened or read, or is not a regular file, is
+ * CS_ERR_IO; one over WORKORDER_FILE_MAX is CS_ERR_TOO_LARGE. */
 static int
-file_slurp(const char *path, char **data, size_t *len, struct cs_err *err)
+workorder_file_read(const char *path, char **data, size_t *len, struct cs_err *err)
 {
-	FILE *f = fopen(path, "rb");
-	struct stat st;
-	char *buf = NULL;
-	size_t n;
-	int rc = 0;
+	struct cs_err rerr;
+	int rc;
 
-	*data = NULL;
-	*len = 0;
-	if (f == NULL)
-		return cs_err_set(err, CS_ERR_IO, "work order %s cannot be opened: %s", path,
-		    strerror(errno));
-	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-		rc = cs_err_set(err, CS_ERR_IO, "work order %s is not a regular file", path);
-		goto out;
-	}
-	if ((uint64_t)st.st_size > WORKORDER_FILE_MAX) {
-		rc = cs_err_set(err, CS_ERR_TOO_LARGE,
-		    "work order %s is %lld bytes; the limit is %u bytes (16 MiB)", path,
-		    (long long)st.st_size, WORKORDER_FILE_MAX);
-		goto out;
-	}
-	/* One byte more than the cap: a file that grew since fstat is caught. */
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		rc = cs_err_set(err, CS_ERR_NOMEM, "out of memory reading %s", path);
-		goto out;
-	}
-	n = fread(buf, 1, (size_t)st.st_size + 1, f);
-	if (ferror(f)) {
-		rc = cs_err_set(err, CS_ERR_IO, "work order %s cannot be read", path);
-		goto out;
-	}
-	if (n > (size_t)st.st_size) {
-		rc = cs_err_set(err, CS_ERR_IO, "work order %s changed while it was read", path);
-		goto out;
-	}
-	*data = buf;
-	*len = n;
-	buf = NULL;
-out:
-	free(buf);
-	fclose(f);
-	return rc;
+	rc = cs_file_read(path, "a work order", WORKORDER_FILE_MAX, 0, data, len, &rerr);
+	if (rc == CS_ERR_TOO_LARGE && *len > 0)
+		return cs_err_set(err, rc,
+		    "work order %s is %zu bytes; the limit is %u bytes (16 MiB)", path, *len,
+		    WORKORDER_FILE_MAX);
+	if (rc == CS_ERR_NOT_FOUND || rc == CS_ERR_CONFIG)
+		rc = CS_ERR_IO;
+	if (rc != 0)
+		return cs_err_set(err, rc, "work order %s", rerr.msg);
+	return 0;
 }
 
 int
@@ -1391,7 +1364,7 @@ ledger_workorder_import(ledger *l, const char *csv_path, struct ledger_import_st
 		memset(stats, 0, sizeof(*stats));
 	if (l == NULL || csv_path == NULL)
 		return cs_err_set(err, CS_ERR_INVALID_ARG, "work order import: NULL argument");
-	rc = file_slurp(csv_path, &data, &c.len, err);
+	rc = workorder_file_read(csv_path, &data, &c.len, err);
 	if (rc != 0)
 		return rc;
 	base = strrchr(csv_path, '/');

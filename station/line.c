@@ -831,7 +831,6 @@ slot_timeout(struct slot *s)
 {
 	struct exchange *ex = &s->ex;
 	uint32_t bad = s->link.stats.bad_frames + s->link.stats.bad_lines - ex->bad_at_start;
-
 	uint64_t junk = s->link.stats.bytes_in - s->bytes_mark;
 	uint64_t silent_ms = mono_ms() - s->rx_last_ms;
 	uint64_t one_unit = s->cfg->dialect == PROTO_DIALECT_TEXT

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "station/cli.h"
+#include "station/file_read.h"
 
 #define CLI_DEFAULT_CONFIG "/etc/certstation/certstation.json"
 
@@ -76,32 +77,14 @@ cli_config_path(const char *opt)
 uint8_t *
 cli_file_read(const char *path, size_t max, size_t *len, struct cs_err *err)
 {
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	uint8_t *buf;
-	size_t n;
+	char *buf = NULL;
+	int rc;
 
-	if (f == NULL) {
-		cs_err_set(err, CS_ERR_IO, "%s: cannot open", path);
-		return NULL;
-	}
-	buf = malloc(max + 2);
-	if (buf == NULL) {
-		cs_err_set(err, CS_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	n = fread(buf, 1, max + 1, f);
-	if (n > max) {
-		cs_err_set(err, CS_ERR_TOO_LARGE, "%s: larger than %zu bytes", path, max);
-		free(buf);
-		buf = NULL;
-		goto out;
-	}
-	buf[n] = '\0';
-	*len = n;
-out:
-	if (f != stdin)
-		fclose(f);
-	return buf;
+	rc = cs_file_read(path, "an input file", max, CS_FILE_STDIN, &buf, len, err);
+	/* a missing input file has always been an I/O error on the command line */
+	if (rc == CS_ERR_NOT_FOUND && err != NULL)
+		err->code = CS_ERR_IO;
+	return (uint8_t *)buf;
 }
 
 int

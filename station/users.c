@@ -34,6 +34,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "station/file_read.h"
 #include "station/json_locate.h"
 
 /* What users_hash_password() writes (users.h). */
@@ -566,70 +567,24 @@ out:
 	return u;
 }
 
-/* Read path into a malloc'ed buffer after checking what kind of file it is. */
+/* Read the users file: regular, private to its owner (it holds password
+ * hashes), at most USERS_FILE_MAX bytes. A missing file stays
+ * CS_ERR_NOT_FOUND (users_load_for_update() starts an empty set from it);
+ * too large is a configuration error, as every other refusal of the file. */
 static int
 users_read(const char *path, char **buf, size_t *len, struct cs_err *err)
 {
-	struct stat st;
-	size_t got = 0;
-	char *b = NULL;
-	int fd, rc = 0;
+	int rc;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return cs_err_set(err, CS_ERR_NOT_FOUND, "%s: no users file", path);
-		return cs_err_set(err, CS_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+	rc = cs_file_read(path, "a file of password hashes", USERS_FILE_MAX, CS_FILE_PRIVATE, buf,
+	    len, err);
+	if (rc == CS_ERR_NOT_FOUND)
+		return cs_err_set(err, CS_ERR_NOT_FOUND, "%s: no users file", path);
+	if (rc == CS_ERR_TOO_LARGE) {
+		rc = CS_ERR_CONFIG;
+		if (err != NULL)
+			err->code = rc;
 	}
-	if (fstat(fd, &st) != 0) {
-		rc = cs_err_set(err, CS_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = cs_err_set(err, CS_ERR_CONFIG, "%s: not a regular file", path);
-		goto out;
-	}
-	if ((st.st_mode & 077) != 0) {
-		rc = cs_err_set(err, CS_ERR_CONFIG,
-		    "%s: mode %04o lets other users read the password hashes; refusing it "
-		    "(run: chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
-		goto out;
-	}
-	if (st.st_size > USERS_FILE_MAX) {
-		rc = cs_err_set(err, CS_ERR_CONFIG, "%s: %lld bytes; a users file is at most %d bytes",
-		    path, (long long)st.st_size, USERS_FILE_MAX);
-		goto out;
-	}
-	b = malloc(USERS_FILE_MAX + 1);
-	if (b == NULL) {
-		rc = cs_err_set(err, CS_ERR_NOMEM, "%s: out of memory", path);
-		goto out;
-	}
-	/* read to the cap even if the file grew after fstat */
-	while (got <= USERS_FILE_MAX) {
-		ssize_t n = read(fd, b + got, USERS_FILE_MAX + 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = cs_err_set(err, CS_ERR_IO, "%s: read: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got > USERS_FILE_MAX) {
-		rc = cs_err_set(err, CS_ERR_CONFIG, "%s: a users file is at most %d bytes", path,
-		    USERS_FILE_MAX);
-		goto out;
-	}
-	*buf = b;
-	*len = got;
-	b = NULL;
-out:
-	free(b);
-	close(fd);
 	return rc;
 }
 

@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "station/file_read.h"
 #include "web-ui/assets.h"
 
 static const char web_csp[] =
@@ -633,30 +634,30 @@ listen_open(web *w, struct cs_err *err)
 	return 0;
 }
 
+/* A file the dashboard needs whole: regular, 1..WEB_TLS_FILE_MAX bytes.
+ * label names it in messages ("TLS certificate"); flags as cs_file_read().
+ * Codes as before the shared reader: cannot open is CS_ERR_IO, too large or
+ * empty CS_ERR_TOO_LARGE. */
 static int
-file_read_capped(const char *path, const char *what, char **out, struct cs_err *err)
+web_file_read(const char *path, const char *label, unsigned flags, char **out,
+    struct cs_err *err)
 {
-	FILE *f = fopen(path, "rb");
-	size_t n;
-	char *buf;
+	struct cs_err rerr;
+	char what[64];
+	size_t len = 0;
+	int rc;
 
-	if (f == NULL)
-		return cs_err_set(err, CS_ERR_IO, "dashboard: %s %s cannot be read: %s", what, path,
-		    strerror(errno));
-	buf = malloc(WEB_TLS_FILE_MAX + 1);
-	if (buf == NULL) {
-		fclose(f);
-		return cs_err_set(err, CS_ERR_NOMEM, "dashboard: out of memory");
+	snprintf(what, sizeof(what), "a %s", label);
+	rc = cs_file_read(path, what, WEB_TLS_FILE_MAX, flags, out, &len, &rerr);
+	if (rc == 0 && len == 0) {
+		free(*out);
+		*out = NULL;
+		return cs_err_set(err, CS_ERR_TOO_LARGE, "dashboard: %s %s is empty", label, path);
 	}
-	n = fread(buf, 1, WEB_TLS_FILE_MAX + 1, f);
-	fclose(f);
-	if (n > WEB_TLS_FILE_MAX || n == 0) {
-		free(buf);
-		return cs_err_set(err, CS_ERR_TOO_LARGE, "dashboard: %s %s is %s", what, path,
-		    n == 0 ? "empty" : "larger than 64 KiB");
-	}
-	buf[n] = '\0';
-	*out = buf;
+	if (rc == CS_ERR_NOT_FOUND)
+		rc = CS_ERR_IO;
+	if (rc != 0)
+		return cs_err_set(err, rc, "dashboard: %s %s", label, rerr.msg);
 	return 0;
 }
 
@@ -665,23 +666,13 @@ file_read_capped(const char *path, const char *what, char **out, struct cs_err *
 static int
 metrics_token_load(web *w, const char *path, struct cs_err *err)
 {
-	struct stat sb;
 	char *tok = NULL;
 	size_t n;
+	int rc;
 
-	if (stat(path, &sb) != 0)
-		return cs_err_set(err, CS_ERR_IO, "dashboard: metrics token file %s: %s", path,
-		    strerror(errno));
-	if (!S_ISREG(sb.st_mode))
-		return cs_err_set(err, CS_ERR_CONFIG,
-		    "dashboard: metrics token file %s is not a regular file", path);
-	if ((sb.st_mode & 077) != 0)
-		return cs_err_set(err, CS_ERR_CONFIG,
-		    "dashboard: metrics token file %s can be read by others (mode %03o); "
-		    "chmod 600 it",
-		    path, (unsigned)(sb.st_mode & 0777));
-	if (file_read_capped(path, "metrics token file", &tok, err) != 0)
-		return err != NULL ? err->code : CS_ERR_IO;
+	rc = web_file_read(path, "metrics token file", CS_FILE_PRIVATE, &tok, err);
+	if (rc != 0)
+		return rc;
 	n = strlen(tok);
 	while (n > 0 && (tok[n - 1] == '\n' || tok[n - 1] == '\r'))
 		tok[--n] = '\0';
@@ -801,8 +792,9 @@ web_start(const struct web_config *cfg, const struct web_context *ctx, struct cs
 			    "install one built with GnuTLS");
 			goto fail;
 		}
-		if (file_read_capped(cfg->tls_certificate, "TLS certificate", &w->tls_cert, err) != 0 ||
-		    file_read_capped(cfg->tls_key, "TLS key", &w->tls_key, err) != 0)
+		if (web_file_read(cfg->tls_certificate, "TLS certificate", 0, &w->tls_cert,
+		        err) != 0 ||
+		    web_file_read(cfg->tls_key, "TLS key", 0, &w->tls_key, err) != 0)
 			goto fail;
 		w->tls = 1;
 		flags |= MHD_USE_TLS;
