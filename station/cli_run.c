@@ -12,6 +12,12 @@
  * sigtimedwait() on the main thread, so no handler runs inside a slot or the
  * ledger writer.
  *
+ * Under systemd (Type=notify) the station says READY=1 once the line runs,
+ * keeps STATUS= current, and with WatchdogSec= pings WATCHDOG=1 at half the
+ * interval only while the ledger writer and every slot thread make progress:
+ * a PKCS#11 call or a disk that never returns stops the pings, and systemd
+ * restarts the station (the ledger's RESERVED/SIGNED rows make that safe).
+ *
  * The dashboard (web-ui/) starts after the line, since it shows the line's
  * slots, and stops before it. Slot threads hand every event to the stats
  * and to the dashboard; the dashboard pointer they read is guarded by a
@@ -32,7 +38,9 @@
 #include <pthread.h>
 
 #include "station/cli.h"
+#include "station/ledger.h"
 #include "station/line.h"
+#include "station/sd_notify.h"
 #include "station/station.h"
 #include "station/stats.h"
 #include "web-ui/web.h"
@@ -45,7 +53,19 @@ static const char run_usage[] =
     "  --devices N   stop after N exchanges have ended (pass or fail): for tests\n"
     "  --seconds S   stop after S seconds\n"
     "  --no-web      do not start the dashboard\n"
-    "Logs go to stderr; the ledger records every device.\n";
+    "Logs go to stderr; the ledger records every device. Under systemd\n"
+    "(Type=notify) it says READY=1 once the line runs, keeps STATUS= current and,\n"
+    "with WatchdogSec=, pings the watchdog only while the ledger writer and every\n"
+    "slot make progress (a hung HSM call or disk gets the station restarted).\n";
+
+/* A slot thread or the ledger writer that has not made progress for this
+ * long is hung: a healthy slot comes round its loop every second (a write
+ * held by flow control: a few), a healthy writer finishes a group commit in
+ * tens of milliseconds. A shorter WatchdogSec= shortens it, down to the
+ * floor. */
+#define RUN_STUCK_MS 20000
+#define RUN_STUCK_FLOOR_MS 3000
+#define RUN_STATUS_EVERY_MS 5000
 
 struct run_totals {
 	atomic_ulong done, passed, failed;
@@ -57,6 +77,67 @@ struct run_ctx {
 	pthread_rwlock_t web_lock; /* guards web against start/stop */
 	web *web;
 };
+
+static uint64_t
+run_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* What keeps the station from being healthy, or 0 (why filled). */
+static int
+run_unhealthy(struct station *st, line *ln, uint64_t wd_ms, char *why, size_t cap)
+{
+	uint64_t lag = ledger_writer_lag_ms(st->ledger), stuck_ms = RUN_STUCK_MS;
+
+	if (wd_ms < stuck_ms)
+		stuck_ms = wd_ms < RUN_STUCK_FLOOR_MS ? RUN_STUCK_FLOOR_MS : wd_ms;
+	if (lag > stuck_ms) {
+		snprintf(why, cap, "the ledger writer has not finished its work for %llu s",
+		    (unsigned long long)(lag / 1000));
+		return 1;
+	}
+	return line_stuck(ln, stuck_ms, why, cap);
+}
+
+/* Keep systemd told: STATUS= every few seconds, WATCHDOG=1 at half the
+ * interval while healthy. *next_* carry the schedule between calls. */
+static void
+run_notify_tick(struct station *st, line *ln, const struct run_totals *t, uint64_t wd_ms,
+    uint64_t *next_ping, uint64_t *next_status, int *unhealthy)
+{
+	uint64_t now = run_mono_ms();
+	char why[200], msg[300];
+
+	if (now >= *next_status) {
+		snprintf(msg, sizeof(msg), "STATUS=%lu device(s): %lu verified, %lu failed",
+		    (unsigned long)atomic_load(&t->done), (unsigned long)atomic_load(&t->passed),
+		    (unsigned long)atomic_load(&t->failed));
+		if (!*unhealthy)
+			cs_notify(msg);
+		*next_status = now + RUN_STATUS_EVERY_MS;
+	}
+	if (wd_ms == 0 || now < *next_ping)
+		return;
+	*next_ping = now + wd_ms / 2;
+	if (run_unhealthy(st, ln, wd_ms, why, sizeof(why))) {
+		if (!*unhealthy) {
+			fprintf(stderr, "certstation: watchdog: withholding the keep-alive: %s\n",
+			    why);
+			snprintf(msg, sizeof(msg), "STATUS=hung: %s", why);
+			cs_notify(msg);
+		}
+		*unhealthy = 1;
+		return;
+	}
+	if (*unhealthy)
+		fprintf(stderr, "certstation: watchdog: healthy again\n");
+	*unhealthy = 0;
+	cs_notify("WATCHDOG=1");
+}
 
 static void
 run_on_event(void *arg, const struct line_event *ev)
@@ -134,7 +215,9 @@ cli_run_main(int argc, char **argv)
 	sigset_t sigs;
 	line *ln = NULL;
 	time_t started;
-	int c, sig = 0, no_web = 0;
+	uint64_t wd_ms, next_ping = 0, next_status = 0;
+	int c, sig = 0, no_web = 0, unhealthy = 0;
+	char ready[200];
 	char *end;
 
 	cs_err_clear(&err);
@@ -205,10 +288,21 @@ cli_run_main(int argc, char **argv)
 	    line_slot_count(ln), st->cfg->ledger_path);
 	if (!no_web && st->cfg->web.enabled)
 		run_web_start(&rc, st, ln);
+	snprintf(ready, sizeof(ready), "READY=1\nSTATUS=provisioning on %zu slot(s)",
+	    line_slot_count(ln));
+	if (cs_notify(ready) < 0)
+		fprintf(stderr, "certstation: cannot notify the service manager at %s: %s\n",
+		    getenv("NOTIFY_SOCKET"), strerror(errno));
+	wd_ms = cs_notify_watchdog_usec() / 1000u;
+	if (wd_ms > 0)
+		fprintf(stderr, "certstation: watchdog: keep-alive every %llu ms while healthy\n",
+		    (unsigned long long)(wd_ms / 2));
+	next_status = run_mono_ms() + RUN_STATUS_EVERY_MS;
 	started = time(NULL);
 	for (;;) {
 		struct timespec tick = {0, 100 * 1000 * 1000};
 
+		run_notify_tick(st, ln, totals, wd_ms, &next_ping, &next_status, &unhealthy);
 		sig = sigtimedwait(&sigs, NULL, &tick);
 		if (sig > 0)
 			break;
@@ -219,6 +313,7 @@ cli_run_main(int argc, char **argv)
 	}
 	if (sig > 0)
 		fprintf(stderr, "certstation: %s: stopping\n", strsignal(sig));
+	cs_notify("STOPPING=1\nSTATUS=stopping: abandoning exchanges in flight");
 	run_web_stop(&rc);
 	line_stop(ln);
 	stats_free(rc.stats);

@@ -162,6 +162,10 @@ struct ledger {
 	size_t queued;       /* ops in head..tail */
 	int lingering;       /* writer is collecting a batch: wake it only when full */
 	size_t last_batch;   /* ops in the last commit (writer thread only) */
+	/* when the oldest work not yet taken by the writer arrived, and when
+	 * the batch the writer is working on did (0: none): their age is the
+	 * writer's lag, which a service watchdog reads */
+	int64_t pending_since_us, batch_since_us;
 	int64_t last_commit_us;
 	struct ledger_job *jobs, *jobs_tail;
 	int stopping;
@@ -180,6 +184,16 @@ now_us(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* For ages (the writer's lag): immune to the wall clock being set. */
+static int64_t
+mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -716,6 +730,8 @@ writer_main(void *arg)
 		l->queued = 0;
 		jobs = l->jobs;
 		l->jobs = l->jobs_tail = NULL;
+		l->batch_since_us = l->pending_since_us;
+		l->pending_since_us = 0;
 		pthread_mutex_unlock(&l->mu);
 
 		if (ops != NULL) {
@@ -732,8 +748,24 @@ writer_main(void *arg)
 			pthread_cond_signal(&j->cond);
 			pthread_mutex_unlock(&l->mu);
 		}
+		pthread_mutex_lock(&l->mu);
+		l->batch_since_us = 0;
+		pthread_mutex_unlock(&l->mu);
 	}
 	return NULL;
+}
+
+uint64_t
+ledger_writer_lag_ms(ledger *l)
+{
+	int64_t oldest, now = mono_us();
+
+	if (l == NULL)
+		return 0;
+	pthread_mutex_lock(&l->mu);
+	oldest = l->batch_since_us != 0 ? l->batch_since_us : l->pending_since_us;
+	pthread_mutex_unlock(&l->mu);
+	return oldest != 0 && now > oldest ? (uint64_t)(now - oldest) / 1000u : 0;
 }
 
 /* Run fn on the writer thread and wait for it. */
@@ -750,6 +782,8 @@ ledger_job_run(ledger *l, int (*fn)(ledger *, void *, struct cs_err *), void *ar
 		pthread_cond_destroy(&job.cond);
 		return cs_err_set(err, CS_ERR_STOPPED, "ledger is closing");
 	}
+	if (l->pending_since_us == 0)
+		l->pending_since_us = mono_us();
 	if (l->jobs_tail != NULL)
 		l->jobs_tail->next = &job;
 	else
@@ -1055,6 +1089,8 @@ ledger_submit(ledger *l, struct ledger_op *op)
 		pthread_mutex_unlock(&l->mu);
 		return CS_ERR_STOPPED;
 	}
+	if (l->pending_since_us == 0)
+		l->pending_since_us = mono_us();
 	if (l->tail != NULL)
 		l->tail->next_ = op;
 	else

@@ -208,4 +208,9 @@ struct ledger_stats {
 };
 void ledger_stats_get(ledger *l, struct ledger_stats *out /* OUT */);
 
+/* How long the oldest work handed to the writer has waited unfinished, in
+ * ms; 0 when the writer is idle. A healthy writer stays in the tens of ms
+ * (one fsync); seconds mean a hung disk or a stuck writer. Any thread. */
+uint64_t ledger_writer_lag_ms(ledger *l);
+
 #endif

@@ -93,6 +93,9 @@ struct slot {
 	uint32_t good_seen;   /* valid frames + lines received so far */
 	uint64_t bytes_mark;  /* link bytes_in when the last valid one arrived */
 	uint64_t rx_last_ms;  /* when the last byte arrived */
+	/* written by the slot thread each time round its loops (at least once a
+	 * second when healthy), read by line_stuck() */
+	_Atomic uint64_t alive_ms;
 	port *port;
 	struct proto_link link;
 	struct exchange ex;
@@ -960,6 +963,7 @@ slot_serve(struct slot *s, unsigned gen)
 		int timeout, rc, paused;
 		unsigned cur_gen;
 
+		atomic_store_explicit(&s->alive_ms, now, memory_order_relaxed);
 		rc = proto_link_tick(&s->link, now, &next);
 		if (rc == PROTO_E_TIMEOUT) {
 			if (ex->active)
@@ -1080,6 +1084,7 @@ slot_main(void *arg)
 		int paused, wait_ms = 1000;
 		enum serve_end end;
 
+		atomic_store_explicit(&s->alive_ms, mono_ms(), memory_order_relaxed);
 		pthread_mutex_lock(&s->mu);
 		memcpy(spec, s->spec, sizeof(spec));
 		gen = s->spec_gen;
@@ -1239,6 +1244,7 @@ line_start(const struct cs_config *cfg, issuer *is, ledger *l, line_event_fn on_
 		s->snap.state_since_us = real_us();
 		ln->rules[k] = s->cfg->match;
 		slot_fixture_name(s);
+		atomic_store(&s->alive_ms, mono_ms());
 	}
 	for (size_t k = 0; k < ln->count; k++) {
 		struct slot *s = &ln->slots[k];
@@ -1300,6 +1306,32 @@ line_stop(line *ln)
 	free(ln->slots);
 	free(ln->rules);
 	free(ln);
+}
+
+int
+line_stuck(line *ln, uint64_t max_ms, char *why, size_t cap)
+{
+	uint64_t now = mono_ms();
+
+	if (ln == NULL)
+		return 0;
+	for (size_t k = 0; k < ln->count; k++) {
+		struct slot *s = &ln->slots[k];
+		uint64_t alive = atomic_load_explicit(&s->alive_ms, memory_order_relaxed);
+		enum slot_step step;
+
+		if (now <= alive || now - alive <= max_ms)
+			continue;
+		pthread_mutex_lock(&s->mu);
+		step = s->snap.step;
+		pthread_mutex_unlock(&s->mu);
+		if (why != NULL && cap > 0)
+			snprintf(why, cap, "slot %s has not come round its loop for %llu s (step %s)",
+			    s->cfg->name, (unsigned long long)((now - alive) / 1000),
+			    slot_step_name(step));
+		return 1;
+	}
+	return 0;
 }
 
 size_t

@@ -101,6 +101,11 @@ line *line_start(const struct cs_config *cfg, issuer *is, ledger *l, line_event_
  * "aborted" if the line works) and ports are closed. NULL is fine. */
 void line_stop(line *ln);
 
+/* 1 when a slot thread has not come round its loop for over max_ms (a
+ * PKCS#11 call or a write that never returns), with why filled; else 0.
+ * A healthy slot comes round at least once a second. Any thread. */
+int line_stuck(line *ln, uint64_t max_ms, char *why, size_t cap);
+
 size_t line_slot_count(const line *ln);
 int line_slot_snapshot(line *ln, size_t index, struct slot_snapshot *out);
 /* Index of the slot named name, or -1. */

@@ -8,7 +8,9 @@
  * (C_Sign) to return a corrupted signature.
  *
  * Rules: "FUNC:ACTION:COUNT[:SKIP][,...]" where ACTION is a CKR_ name from
- * the table below, a number, or CORRUPT, COUNT is how many calls to affect
+ * the table below, a number, CORRUPT, or HANGms (the call sleeps ms
+ * milliseconds and then goes through: an HSM that stops answering for a
+ * while), COUNT is how many calls to affect
  * ('*' = until the rules change) and SKIP how many matching calls to let
  * through first. Set them with the
  * P11SHIM_FAIL environment variable before the module loads, or at run time
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <p11-kit/pkcs11.h>
 
@@ -30,6 +33,7 @@
 
 #define SHIM_RULES_MAX 16
 #define SHIM_CORRUPT ((CK_RV)-2)
+#define SHIM_HANG ((CK_RV)-3)
 
 enum shim_fn {
 	SHIM_INITIALIZE,
@@ -73,6 +77,7 @@ static const struct {
 struct shim_rule {
 	enum shim_fn fn;
 	CK_RV action;
+	long hang_ms;   /* SHIM_HANG */
 	long remaining; /* -1: persistent */
 	long skip;
 };
@@ -123,8 +128,14 @@ shim_rule_parse(const char *s, size_t len, struct shim_rule *r)
 	if (i == SHIM_FN_COUNT)
 		return -1;
 	r->fn = (enum shim_fn)i;
+	r->hang_ms = 0;
 	if (strcmp(act, "CORRUPT") == 0) {
 		r->action = SHIM_CORRUPT;
+	} else if (strncmp(act, "HANG", 4) == 0) {
+		r->action = SHIM_HANG;
+		r->hang_ms = strtol(act + 4, &end, 10);
+		if (*end != '\0' || r->hang_ms <= 0 || r->hang_ms > 600000)
+			return -1;
 	} else {
 		r->action = 0;
 		for (i = 0; i < sizeof(shim_ckr) / sizeof(shim_ckr[0]); i++)
@@ -200,6 +211,7 @@ static CK_RV
 shim_hit(enum shim_fn fn)
 {
 	CK_RV action = CKR_OK;
+	long hang_ms = 0;
 	unsigned i;
 
 	pthread_mutex_lock(&shim_mu);
@@ -216,9 +228,18 @@ shim_hit(enum shim_fn fn)
 		if (r->remaining > 0)
 			r->remaining--;
 		action = r->action;
+		hang_ms = r->hang_ms;
 		break;
 	}
 	pthread_mutex_unlock(&shim_mu);
+	if (action == SHIM_HANG) {
+		/* outside the lock: other calls go on while this one hangs */
+		struct timespec ts = {hang_ms / 1000, (hang_ms % 1000) * 1000000L};
+
+		while (nanosleep(&ts, &ts) != 0)
+			;
+		action = CKR_OK;
+	}
 	return action;
 }
 
