@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "station/cli.h"
@@ -19,7 +20,11 @@
 static const char ledger_usage[] =
     "usage: certstation ledger verify [--config F]\n"
     "       certstation ledger export [--config F] --format csv|json [--from T] [--to T] [--out FILE]\n"
-    "  T is UTC: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ; --from inclusive, --to exclusive.\n";
+    "       certstation ledger backup [--config F] --out FILE|DIR\n"
+    "  T is UTC: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ; --from inclusive, --to exclusive.\n"
+    "  backup: a consistent copy while the station runs (never cp a live ledger),\n"
+    "  one self-contained file, verified before it is reported; DIR gets\n"
+    "  ledger-YYYYMMDDTHHMMSSZ.sqlite; an existing FILE is never overwritten.\n";
 
 static const char workorder_usage[] =
     "usage: certstation workorder import [--config F] FILE.csv\n"
@@ -42,6 +47,39 @@ ledger_time_parse(const char *s, int64_t *out)
 	}
 	*out = (int64_t)timegm(&tm) * 1000000;
 	return 0;
+}
+
+/* `ledger backup`: out names the file, or a directory to put a dated one in. */
+static int
+ledger_backup_cli(const struct cs_config *cfg, const char *out, struct cs_err *err)
+{
+	struct ledger_verify_report rep;
+	struct stat st;
+	char path[4096], stamp[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (out == NULL) {
+		fputs(ledger_usage, stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
+		gmtime_r(&now, &tm);
+		strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+		if (snprintf(path, sizeof(path), "%s/ledger-%s.sqlite", out, stamp) >=
+		    (int)sizeof(path)) {
+			cs_err_set(err, CS_ERR_TOO_LARGE, "%s: path too long", out);
+			return cli_fail(err);
+		}
+	} else if (snprintf(path, sizeof(path), "%s", out) >= (int)sizeof(path)) {
+		cs_err_set(err, CS_ERR_TOO_LARGE, "%s: path too long", out);
+		return cli_fail(err);
+	}
+	if (ledger_backup(cfg->ledger_path, path, &rep, err) != CS_OK)
+		return cli_fail(err);
+	printf("backup %s: verified: %lld issuances, %lld audit rows (head %lld)\n", path,
+	    (long long)rep.issuances, (long long)rep.audit_rows, (long long)rep.head_seq);
+	return CLI_EXIT_OK;
 }
 
 int
@@ -140,6 +178,8 @@ cli_ledger_main(int argc, char **argv)
 			goto out;
 		}
 		rc = CLI_EXIT_OK;
+	} else if (strcmp(sub, "backup") == 0) {
+		rc = ledger_backup_cli(cfg, out, &err);
 	} else {
 		fputs(ledger_usage, stderr);
 		rc = CLI_EXIT_USAGE;

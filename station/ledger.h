@@ -186,6 +186,15 @@ struct ledger_verify_report {
 };
 int ledger_verify(const char *path, struct ledger_verify_report *out /* OUT */, struct cs_err *err);
 
+/* A consistent copy of the ledger at src_path into dst_path, taken while the
+ * station may be committing (one snapshot; the writer is never blocked).
+ * dst_path must not exist (CS_ERR_CONFIG: backups are never overwritten).
+ * The copy is one self-contained file (no WAL), fsync'ed with its directory,
+ * and passes SQLite's integrity check and ledger_verify() before 0 is
+ * returned with its figures in *out; a copy that fails is removed. */
+int ledger_backup(const char *src_path, const char *dst_path,
+    struct ledger_verify_report *out /* OUT */, struct cs_err *err);
+
 enum ledger_export_format {
 	LEDGER_EXPORT_CSV = 1,
 	LEDGER_EXPORT_JSON,

@@ -1,0 +1,150 @@
+/*
+ * ledger_backup.c: a consistent copy of the live ledger (contract in
+ * ledger.h, ledger_backup()).
+ *
+ * DESIGN: copying the SQLite file with cp while the station commits can
+ * give a torn copy (the WAL holds the newest pages); SQLite's online backup
+ * does it right. The whole copy is one backup step: a chunked backup
+ * restarts every time another connection writes, which on a busy line is
+ * every few milliseconds, while one step reads a single snapshot (WAL mode:
+ * the station's writer is never blocked). The copy is switched to rollback
+ * journal mode so that it is one self-contained file, fsync'ed with its
+ * directory, and then verified like `ledger verify` (audit chain, head,
+ * issuance rows) plus SQLite's integrity check before it is reported good;
+ * a copy that fails is removed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "station/ledger_int.h"
+
+/* fsync path, then the directory holding it (the new name must survive
+ * power loss too). */
+static int
+backup_sync(const char *path, struct cs_err *err)
+{
+	char dir[4096];
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return cs_err_set(err, CS_ERR_IO, "backup %s: fsync: %s", path, strerror(e));
+	}
+	close(fd);
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
+		return cs_err_set(err, CS_ERR_TOO_LARGE, "backup path is too long");
+	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		return cs_err_set(err, CS_ERR_IO, "backup %s: fsync of its directory: %s", path,
+		    strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+backup_integrity(const char *path, struct cs_err *err)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		rc = cs_err_set(err, CS_ERR_LEDGER_CORRUPT, "backup %s cannot be checked: %s", path,
+		    db != NULL ? sqlite3_errmsg(db) : "out of memory");
+	} else if (strcmp((const char *)sqlite3_column_text(st, 0), "ok") != 0) {
+		rc = cs_err_set(err, CS_ERR_LEDGER_CORRUPT, "backup %s fails SQLite's integrity "
+		    "check: %.200s", path, (const char *)sqlite3_column_text(st, 0));
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return rc;
+}
+
+int
+ledger_backup(const char *src_path, const char *dst_path, struct ledger_verify_report *out,
+    struct cs_err *err)
+{
+	sqlite3 *src = NULL, *dst = NULL;
+	sqlite3_backup *b;
+	struct stat st;
+	int fd, rc = 0, created = 0, step;
+
+	cs_err_clear(err);
+	if (src_path == NULL || dst_path == NULL)
+		return cs_err_set(err, CS_ERR_INVALID_ARG, "ledger backup: NULL path");
+	if (stat(src_path, &st) != 0)
+		return cs_err_set(err, CS_ERR_LEDGER_IO, "ledger %s: %s", src_path, strerror(errno));
+	/* never overwrite: an old backup is worth more than a typo */
+	fd = open(dst_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, st.st_mode & 0660);
+	if (fd < 0)
+		return cs_err_set(err, errno == EEXIST ? CS_ERR_CONFIG : CS_ERR_IO,
+		    "backup %s: %s", dst_path,
+		    errno == EEXIST ? "already exists; backups are never overwritten"
+				    : strerror(errno));
+	close(fd);
+	created = 1;
+
+	src = ledger_db_open_ro(src_path, err); /* also refuses another schema version */
+	if (src == NULL) {
+		rc = err != NULL ? err->code : CS_ERR_LEDGER_IO;
+		goto out;
+	}
+	if (sqlite3_open_v2(dst_path, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		rc = cs_err_set(err, CS_ERR_IO, "backup %s cannot be opened: %s", dst_path,
+		    dst != NULL ? sqlite3_errmsg(dst) : "out of memory");
+		goto out;
+	}
+	b = sqlite3_backup_init(dst, "main", src, "main");
+	if (b == NULL) {
+		rc = cs_err_set(err, CS_ERR_IO, "backup %s: %s", dst_path, sqlite3_errmsg(dst));
+		goto out;
+	}
+	/* the station holds the write lock for a commit at most: wait it out */
+	do {
+		step = sqlite3_backup_step(b, -1);
+		if (step == SQLITE_BUSY || step == SQLITE_LOCKED)
+			sqlite3_sleep(20);
+	} while (step == SQLITE_BUSY || step == SQLITE_LOCKED);
+	sqlite3_backup_finish(b);
+	if (step != SQLITE_DONE) {
+		rc = cs_err_set(err, CS_ERR_IO, "backup %s: copy failed: %s", dst_path,
+		    sqlite3_errstr(step));
+		goto out;
+	}
+	if (sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = cs_err_set(err, CS_ERR_IO, "backup %s: %s", dst_path, sqlite3_errmsg(dst));
+		goto out;
+	}
+	sqlite3_close(dst);
+	dst = NULL;
+	rc = backup_sync(dst_path, err);
+	if (rc == 0)
+		rc = backup_integrity(dst_path, err);
+	if (rc == 0)
+		rc = ledger_verify(dst_path, out, err);
+out:
+	sqlite3_close(src);
+	sqlite3_close(dst);
+	if (rc != 0 && created)
+		unlink(dst_path);
+	return rc;
+}
