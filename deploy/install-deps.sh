@@ -11,6 +11,7 @@ packages=(
   libmicrohttpd-dev libserialport-dev
   gnutls-bin golang-cfssl socat curl wrk
   nodejs chromium fonts-dejavu-core
+  systemd   # systemd-analyze: tests/integration/test_deploy_service.sh checks the unit with it
 )
 # npm comes with NodeSource's nodejs (which conflicts with Debian's npm package)
 command -v npm >/dev/null 2>&1 || packages+=(npm)

@@ -1,7 +1,7 @@
 /*
  * cli_run.c: `certstation run`: the station daemon.
  *
- * Runs in the foreground (systemd's Type=simple), logs one line per event to
+ * Runs in the foreground (systemd's Type=notify), logs one line per event to
  * stderr (journald timestamps them). SIGTERM, SIGINT or SIGHUP (the
  * terminal of a foreground run closed): every slot abandons
  * its exchange safely (the ledger row says FAILED "aborted" unless the device
