@@ -144,4 +144,7 @@ Next steps:
   3. Start it now and at every boot, and watch it:
        systemctl enable --now certstation
        journalctl -u certstation -f
+  4. Back the ledger up daily (a verified copy; keeps the newest 14 in
+     /var/lib/certstation/backups: point it at other storage, deploy/README.md):
+       systemctl enable --now certstation-backup.timer
 EOF

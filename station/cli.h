@@ -22,6 +22,10 @@ const char *cli_config_path(const char *opt);
  * max bytes (cs_file_read()). Returns malloc'ed bytes (NUL-terminated for
  * convenience) or NULL with err: CS_ERR_IO (cannot open or read),
  * CS_ERR_CONFIG (not a regular file), CS_ERR_TOO_LARGE, CS_ERR_NOMEM. */
+/* A subcommand group called as "GROUP --help" (or -h): print usage to
+ * stdout and return 1; the caller exits CLI_EXIT_OK. */
+int cli_group_help(int argc, char **argv, const char *usage);
+
 uint8_t *cli_file_read(const char *path, size_t max, size_t *len /* OUT */, struct cs_err *err);
 
 /* Write data to path (mode 0644) or stdout if path is NULL or "-". */

@@ -825,6 +825,8 @@ cli_bench_main(int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "line") == 0)
 		return cli_bench_line_main(argc - 1, argv + 1);
+	if (cli_group_help(argc, argv, bench_usage))
+		return CLI_EXIT_OK;
 	if (argc < 2 || strcmp(argv[1], "issue") != 0) {
 		fputs(bench_usage, stderr);
 		return CLI_EXIT_USAGE;

@@ -79,6 +79,8 @@ cli_ca_main(int argc, char **argv)
 		fputs(ca_usage, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if (cli_group_help(argc, argv, ca_usage))
+		return CLI_EXIT_OK;
 	sub = argv[1];
 	argc--;
 	argv++;

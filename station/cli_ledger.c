@@ -4,6 +4,9 @@
 /*
  * cli_ledger.c: `certstation ledger verify|export` and `certstation workorder import`.
  */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "station/cli.h"
 #include "station/config.h"
@@ -20,11 +24,12 @@
 static const char ledger_usage[] =
     "usage: certstation ledger verify [--config F]\n"
     "       certstation ledger export [--config F] --format csv|json [--from T] [--to T] [--out FILE]\n"
-    "       certstation ledger backup [--config F] --out FILE|DIR\n"
+    "       certstation ledger backup [--config F] --out FILE|DIR [--keep N]\n"
     "  T is UTC: YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ; --from inclusive, --to exclusive.\n"
     "  backup: a consistent copy while the station runs (never cp a live ledger),\n"
     "  one self-contained file, verified before it is reported; DIR gets\n"
-    "  ledger-YYYYMMDDTHHMMSSZ.sqlite; an existing FILE is never overwritten.\n";
+    "  ledger-YYYYMMDDTHHMMSSZ.sqlite; an existing FILE is never overwritten.\n"
+    "  --keep N (with DIR): then delete all but the newest N dated backups there.\n";
 
 static const char workorder_usage[] =
     "usage: certstation workorder import [--config F] FILE.csv\n"
@@ -49,9 +54,61 @@ ledger_time_parse(const char *s, int64_t *out)
 	return 0;
 }
 
-/* `ledger backup`: out names the file, or a directory to put a dated one in. */
 static int
-ledger_backup_cli(const struct cs_config *cfg, const char *out, struct cs_err *err)
+backup_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Is name one of ours: "ledger-YYYYMMDDTHHMMSSZ.sqlite"? Nothing else in the
+ * directory is ever deleted. */
+static int
+backup_name_ours(const char *name)
+{
+	static const char shape[] = "ledger-########T######Z.sqlite";
+
+	if (strlen(name) != sizeof(shape) - 1)
+		return 0;
+	for (size_t i = 0; shape[i] != '\0'; i++)
+		if (shape[i] == '#' ? !isdigit((unsigned char)name[i]) : name[i] != shape[i])
+			return 0;
+	return 1;
+}
+
+/* Keep the newest keep dated backups in dir (their names sort by time). */
+static void
+backup_prune(const char *dir, unsigned long keep)
+{
+	char *names[4096], path[4096];
+	size_t n = 0;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL && n < sizeof(names) / sizeof(names[0]))
+		if (backup_name_ours(de->d_name) && (names[n] = strdup(de->d_name)) != NULL)
+			n++;
+	closedir(d);
+	qsort(names, n, sizeof(names[0]), backup_name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		if (i + keep < n) {
+			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+			if (unlink(path) == 0)
+				printf("removed old backup %s\n", path);
+			else
+				fprintf(stderr, "certstation: cannot remove old backup %s: %s\n", path,
+				    strerror(errno));
+		}
+		free(names[i]);
+	}
+}
+
+/* `ledger backup`: out names the file, or a directory to put a dated one in
+ * (and, with keep > 0, to prune). */
+static int
+ledger_backup_cli(const struct cs_config *cfg, const char *out, unsigned long keep,
+    struct cs_err *err)
 {
 	struct ledger_verify_report rep;
 	struct stat st;
@@ -62,6 +119,10 @@ ledger_backup_cli(const struct cs_config *cfg, const char *out, struct cs_err *e
 	if (out == NULL) {
 		fputs(ledger_usage, stderr);
 		return CLI_EXIT_USAGE;
+	}
+	if (keep > 0 && (stat(out, &st) != 0 || !S_ISDIR(st.st_mode))) {
+		cs_err_set(err, CS_ERR_INVALID_ARG, "--keep needs --out to name a directory");
+		return cli_fail(err);
 	}
 	if (stat(out, &st) == 0 && S_ISDIR(st.st_mode)) {
 		gmtime_r(&now, &tm);
@@ -79,6 +140,8 @@ ledger_backup_cli(const struct cs_config *cfg, const char *out, struct cs_err *e
 		return cli_fail(err);
 	printf("backup %s: verified: %lld issuances, %lld audit rows (head %lld)\n", path,
 	    (long long)rep.issuances, (long long)rep.audit_rows, (long long)rep.head_seq);
+	if (keep > 0)
+		backup_prune(out, keep);
 	return CLI_EXIT_OK;
 }
 
@@ -91,10 +154,13 @@ cli_ledger_main(int argc, char **argv)
 	    {"from", required_argument, NULL, 'F'},
 	    {"to", required_argument, NULL, 'T'},
 	    {"out", required_argument, NULL, 'o'},
+	    {"keep", required_argument, NULL, 'k'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *config = NULL, *format = NULL, *out = NULL, *sub;
+	unsigned long keep = 0;
+	char *end;
 	int64_t from = 0, to = INT64_MAX;
 	struct cs_config *cfg = NULL;
 	struct cs_err err;
@@ -106,6 +172,8 @@ cli_ledger_main(int argc, char **argv)
 		fputs(ledger_usage, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if (cli_group_help(argc, argv, ledger_usage))
+		return CLI_EXIT_OK;
 	sub = argv[1];
 	argc--;
 	argv++;
@@ -127,6 +195,16 @@ cli_ledger_main(int argc, char **argv)
 			break;
 		case 'o':
 			out = optarg;
+			break;
+		case 'k':
+			errno = 0;
+			keep = strtoul(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || optarg[0] == '-' || keep == 0 ||
+			    keep > 100000) {
+				fprintf(stderr, "certstation: --keep needs a number 1..100000, not '%s'\n",
+				    optarg);
+				return CLI_EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			fputs(ledger_usage, stdout);
@@ -179,7 +257,7 @@ cli_ledger_main(int argc, char **argv)
 		}
 		rc = CLI_EXIT_OK;
 	} else if (strcmp(sub, "backup") == 0) {
-		rc = ledger_backup_cli(cfg, out, &err);
+		rc = ledger_backup_cli(cfg, out, keep, &err);
 	} else {
 		fputs(ledger_usage, stderr);
 		rc = CLI_EXIT_USAGE;

@@ -241,6 +241,8 @@ cli_user_main(int argc, char **argv)
 		fputs(user_usage, stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if (cli_group_help(argc, argv, user_usage))
+		return CLI_EXIT_OK;
 	sub = argv[1];
 	argc--;
 	argv++;

@@ -74,6 +74,15 @@ cli_config_path(const char *opt)
 	return CLI_DEFAULT_CONFIG;
 }
 
+int
+cli_group_help(int argc, char **argv, const char *usage)
+{
+	if (argc < 2 || (strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0))
+		return 0;
+	fputs(usage, stdout);
+	return 1;
+}
+
 uint8_t *
 cli_file_read(const char *path, size_t max, size_t *len, struct cs_err *err)
 {

@@ -22,6 +22,14 @@ set(CERTSTATION_BINARY "${bindir}/certstation")
 set(CERTSTATION_DOC_DIR "${docdir}")
 configure_file("${CERTSTATION_UNIT_TEMPLATE}" "${CERTSTATION_UNIT_OUTPUT}" @ONLY)
 file(INSTALL DESTINATION "${unitdir}" TYPE FILE FILES "${CERTSTATION_UNIT_OUTPUT}")
+# the daily ledger backup: a generated service (it names the binary too) and
+# its timer
+get_filename_component(unit_src_dir "${CERTSTATION_UNIT_TEMPLATE}" DIRECTORY)
+get_filename_component(unit_out_dir "${CERTSTATION_UNIT_OUTPUT}" DIRECTORY)
+configure_file("${unit_src_dir}/certstation-backup.service.in"
+  "${unit_out_dir}/certstation-backup.service" @ONLY)
+file(INSTALL DESTINATION "${unitdir}" TYPE FILE FILES
+  "${unit_out_dir}/certstation-backup.service" "${unit_src_dir}/certstation-backup.timer")
 
 # A unit or a rules file where systemd or udev never look is installed but
 # does nothing: say so instead of leaving the engineer to find out.

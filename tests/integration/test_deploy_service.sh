@@ -112,6 +112,17 @@ for name in $(sed -n 's/^DeviceAllow=char-\([^ ]*\) .*/\1/p' "$u"); do
   fi
 done
 
+# ---- the daily ledger backup: service and timer beside the unit, the
+# service names the same installed binary and a real `ledger backup` line
+bu=$ROOT$(dirname "$unit")/certstation-backup.service
+bt=$ROOT$(dirname "$unit")/certstation-backup.timer
+[ -f "$bu" ] && [ -f "$bt" ] && ok || fail "backup service/timer not installed next to the unit"
+grep -qE "^ExecStart=$bin ledger backup --config /etc/certstation/certstation.json --out \\\$\{BACKUP_DIR\} --keep \\\$\{BACKUP_KEEP\}$" "$bu" &&
+  ok || fail "backup ExecStart: $(grep ExecStart "$bu")"
+"$ROOT$bin" ledger --help 2>&1 | grep -q "ledger backup .*--keep N" && ok ||
+  fail "the installed binary does not offer ledger backup --keep"
+grep -q '^OnCalendar=' "$bt" && grep -q '^Persistent=true$' "$bt" && ok || fail "timer: $(cat "$bt")"
+
 # ---- re-running keeps an existing configuration
 echo '{"marker": "site config"}' >"$ROOT/etc/certstation/certstation.json"
 if CERTSTATION_INSTALL_ROOT=$ROOT CERTSTATION_BUILD_DIR=$BUILD \
@@ -169,6 +180,9 @@ verify_clean() {
   (cd "$WORK" && systemd-analyze verify --root="$VROOT" "$1") >"$WORK/verify.out" 2>&1 || rc=$?
   [ "$rc" -eq 0 ] && [ ! -s "$WORK/verify.out" ]
 }
+for u2 in certstation-backup.service certstation-backup.timer; do
+  verify_clean "$u2" && ok || fail "systemd-analyze verify $u2: $(cat "$WORK/verify.out")"
+done
 if verify_clean certstation.service; then
   ok
   echo "systemd-analyze verify certstation.service: clean"

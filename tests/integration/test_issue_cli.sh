@@ -154,4 +154,12 @@ expect_fail "3" -- "$CS" ledger verify --config "$cfg"
 cp "$WORK/pristine.sqlite" "$db"
 "$CS" ledger verify --config "$cfg" >/dev/null && ok || fail "restored ledger does not verify"
 
+# every command and command group answers --help on stdout with exit 0,
+# without needing a configuration
+for cmd in init issue ca ledger workorder run sim ports user bench; do
+  out=$(CERTSTATION_CONFIG=/nonexistent/x.json "$CS" $cmd --help 2>/dev/null) && ok ||
+    fail "certstation $cmd --help exits non-zero"
+  grep -q "usage: certstation $cmd" <<<"$out" && ok || fail "certstation $cmd --help: no usage on stdout"
+done
+
 finish

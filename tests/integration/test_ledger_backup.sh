@@ -55,6 +55,25 @@ expect_fail "already exists; backups are never overwritten" -- "$CS" ledger back
 expect_fail "no-such-dir/x.sqlite: No such file or directory" -- "$CS" ledger backup --config "$cfg" --out "$d/no-such-dir/x.sqlite"
 expect_fail "usage" -- "$CS" ledger backup --config "$cfg"
 
+# --keep N prunes older dated backups in the directory, and nothing else
+k=$d/keep
+mkdir -p "$k"
+for t in 20240101T000000Z 20250101T000000Z 20260101T000000Z; do
+  cp "$d/out/live-1.sqlite" "$k/ledger-$t.sqlite"
+done
+touch "$k/ledger-notes.txt" "$k/ledger-2024.sqlite" "$k/other.sqlite"
+out=$("$CS" ledger backup --config "$cfg" --out "$k" --keep 2 2>&1) && ok || fail "backup --keep: $out"
+left=$(cd "$k" && ls | tr '\n' ' ')
+[ ! -e "$k/ledger-20240101T000000Z.sqlite" ] && [ ! -e "$k/ledger-20250101T000000Z.sqlite" ] && ok ||
+  fail "--keep 2 left old backups: $left"
+[ -e "$k/ledger-20260101T000000Z.sqlite" ] && [ "$(ls "$k"/ledger-2*Z.sqlite | wc -l)" -eq 2 ] && ok ||
+  fail "--keep 2 did not keep the newest two: $left"
+[ -e "$k/ledger-notes.txt" ] && [ -e "$k/ledger-2024.sqlite" ] && [ -e "$k/other.sqlite" ] && ok ||
+  fail "--keep removed files that are not dated backups: $left"
+grep -q "removed old backup $k/ledger-20240101T000000Z.sqlite" <<<"$out" && ok || fail "--keep report: $out"
+expect_fail "--keep needs --out to name a directory" -- "$CS" ledger backup --config "$cfg" --out "$k/one.sqlite" --keep 2
+expect_fail "--keep needs a number" -- "$CS" ledger backup --config "$cfg" --out "$k" --keep 0
+
 rc=0
 wait "$run_pid" || rc=$?
 [ "$rc" -eq 0 ] && ok || fail "run exited $rc: $(tail -3 "$d/run.err")"
