@@ -101,7 +101,7 @@ out:
 	return rc;
 }
 
-static enum hsm_sig_alg
+enum hsm_sig_alg
 ca_sig_alg_for(enum hsm_key_type t, int rsa_pss)
 {
 	switch (t) {

@@ -47,4 +47,9 @@ struct ca *ca_load(const char *issuing_cert_file, const char *chain_file,
     const struct hsm_key_info *key, int rsa_pss, struct cs_err *err);
 void ca_free(struct ca *ca);
 
+/* The signature algorithm a CA key of type t signs with: ECDSA with SHA-256
+ * (P-256) or SHA-384 (P-384), RSA with SHA-256 as PKCS#1 v1.5 or, with
+ * rsa_pss, PSS. Certificates and the CA's own request (ca_setup.h) agree. */
+enum hsm_sig_alg ca_sig_alg_for(enum hsm_key_type t, int rsa_pss);
+
 #endif
