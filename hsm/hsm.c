@@ -46,6 +46,9 @@
 /* While DOWN and a fresh session cannot be had, restart the module at most
  * this often (it closes every session, so not on every failed call). */
 #define HSM_RESTART_INTERVAL_MS 1000
+/* How long a restart waits for the other signers to hand their sessions
+ * back before it gives up (one of them is stuck inside the module). */
+#define HSM_DRAIN_MAX_MS 2000
 #define HSM_SLOTS_MAX 256
 
 struct hsm {
@@ -713,34 +716,60 @@ hsm_pool_give(hsm *h, unsigned idx)
 /* Restart the module (hsm_module_restart) for a token it has given up on.
  * The caller holds one pooled session; this waits until every other
  * session is back in the pool, with new takers held off, so that no thread
- * is inside the module while it is finalised. Only one restart runs
- * at a time; a second caller gets CS_ERR_HSM_DOWN at once and hands its
- * session back, which is what lets the first one finish draining. */
+ * is inside the module while it is finalised. The wait is bounded: a
+ * signer stuck inside a dead module must not hold every other one off (they
+ * fail fast as DOWN instead, and the service watchdog deals with the stuck
+ * one). Only one restart runs at a time; a second caller gets 1 at once
+ * (err untouched) and hands its session back, which is what lets the first
+ * one finish draining. Else 0 or CS_ERR_* with err set. pool_mu is not held across the restart
+ * itself, so status readers never wait for C_Initialize. */
 static int
 hsm_module_restart_drained(hsm *h, struct cs_err *err)
 {
+	struct cs_err local;
+	struct timespec until;
 	CK_SLOT_ID slot;
 	CK_TOKEN_INFO ti;
 	unsigned i;
-	int rc;
+	int rc = 0;
 
+	if (err == NULL)
+		err = &local; /* the reason is kept for the DOWN state either way */
+	/* the rate limit starts now, whatever the outcome, so that callers
+	 * arriving meanwhile do not queue up behind this restart */
+	atomic_store(&h->restart_last_us, hsm_now_us());
+	if (!hsm_module_restartable(h->mod)) {
+		rc = cs_err_set(err, CS_ERR_HSM_DOWN,
+		    "%s is shared with another user in this process; not restarting it",
+		    h->info.token_label);
+		goto record;
+	}
 	pthread_mutex_lock(&h->pool_mu);
 	if (h->draining) {
 		pthread_mutex_unlock(&h->pool_mu);
-		return cs_err_set(err, CS_ERR_HSM_DOWN, "another thread is restarting the module");
+		return 1;
 	}
 	h->draining = 1;
-	while (h->n_free + 1 < h->n_sessions)
-		pthread_cond_wait(&h->drain_cv, &h->pool_mu);
-	atomic_store(&h->restart_last_us, hsm_now_us());
-	/* C_Finalize closes every session; forget their handles. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += HSM_DRAIN_MAX_MS / 1000;
+	while (h->n_free + 1 < h->n_sessions && rc == 0)
+		rc = pthread_cond_timedwait(&h->drain_cv, &h->pool_mu, &until) == ETIMEDOUT;
+	if (rc != 0) {
+		h->draining = 0;
+		pthread_cond_broadcast(&h->pool_cv);
+		pthread_mutex_unlock(&h->pool_mu);
+		rc = cs_err_set(err, CS_ERR_HSM_DOWN,
+		    "not restarting the module: a signer has been inside it for over %d s",
+		    HSM_DRAIN_MAX_MS / 1000);
+		goto record;
+	}
+	pthread_mutex_unlock(&h->pool_mu);
+
+	/* Every other session is in the pool and draining keeps takers out:
+	 * nobody is inside the module. C_Finalize closes every session. */
 	for (i = 0; i < h->n_sessions; i++)
 		h->sessions[i] = CK_INVALID_HANDLE;
 	rc = hsm_module_restart(h->mod, err);
-	pthread_mutex_lock(&h->status_mu);
-	snprintf(h->restart_failure, sizeof(h->restart_failure), "%s",
-	    rc == CS_OK || err == NULL ? "" : err->msg);
-	pthread_mutex_unlock(&h->status_mu);
 	if (rc == CS_OK) {
 		atomic_fetch_add_explicit(&h->restarts, 1, memory_order_relaxed);
 		/* the token may come back in another slot; no match leaves the old
@@ -750,9 +779,15 @@ hsm_module_restart_drained(hsm *h, struct cs_err *err)
 			h->slot = slot;
 		pthread_mutex_unlock(&h->rec_mu);
 	}
+	atomic_store(&h->restart_last_us, hsm_now_us());
+	pthread_mutex_lock(&h->pool_mu);
 	h->draining = 0;
 	pthread_cond_broadcast(&h->pool_cv);
 	pthread_mutex_unlock(&h->pool_mu);
+record:
+	pthread_mutex_lock(&h->status_mu);
+	snprintf(h->restart_failure, sizeof(h->restart_failure), "%s", rc == CS_OK ? "" : err->msg);
+	pthread_mutex_unlock(&h->status_mu);
 	return rc;
 }
 
@@ -867,7 +902,7 @@ hsm_sign_internal(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest, size_t di
 	char why[sizeof(err->msg)]; /* filled only on the failure paths */
 	CK_RV rv = CKR_OK;
 	unsigned idx, reopens = 0;
-	int relogged = 0, rc;
+	int relogged = 0, restarted = 0, rc;
 
 	if (h == NULL || digest == NULL || sig == NULL || sig_len == NULL)
 		return cs_err_set(err, CS_ERR_INVALID_ARG, "hsm_sign: NULL argument");
@@ -915,15 +950,21 @@ hsm_sign_internal(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest, size_t di
 				if (rv == CKR_OK && err != NULL)
 					snprintf(why, sizeof(why), "%s", err->msg);
 				/* Down for a while and no session to be had: the
-				 * module may have given up on the token for good. */
-				if (atomic_load(&h->state) == HSM_STATE_DOWN &&
+				 * module may have given up on the token for good.
+				 * One restart per call at most: DOWN calls fail fast. */
+				if (!restarted && atomic_load(&h->state) == HSM_STATE_DOWN &&
 				    hsm_now_us() - atomic_load(&h->restart_last_us) >=
 					HSM_RESTART_INTERVAL_MS * 1000u) {
-					if (hsm_module_restart_drained(h, err) == CS_OK)
+					restarted = 1;
+					rc = hsm_module_restart_drained(h, err);
+					if (rc == CS_OK)
 						continue;
-					if (err != NULL)
+					/* another thread restarting (1) says nothing
+					 * about the token: keep the cause found before */
+					if (rc != 1 && err != NULL) {
 						snprintf(why, sizeof(why), "%s", err->msg);
-					rv = CKR_OK;
+						rv = CKR_OK;
+					}
 				}
 				goto backoff;
 			}

@@ -37,6 +37,10 @@ void hsm_module_release(struct hsm_module *m);
  * the caller guarantees that no thread is inside the module. */
 int hsm_module_restart(struct hsm_module *m, struct cs_err *err);
 
+/* 1 if hsm_module_restart() would go ahead (this process initialised the
+ * module and has one user of it), so a caller need not drain for nothing. */
+int hsm_module_restartable(struct hsm_module *m);
+
 /* "CKR_PIN_INCORRECT" etc.; "CKR_0x%lx" style for unknown codes (static buffer
  * is avoided: unknown codes come back as "CKR_VENDOR_OR_UNKNOWN"). */
 const char *hsm_ckr_name(CK_RV rv);

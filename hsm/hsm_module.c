@@ -126,6 +126,17 @@ hsm_module_release(struct hsm_module *m)
 }
 
 int
+hsm_module_restartable(struct hsm_module *m)
+{
+	int ok;
+
+	pthread_mutex_lock(&registry_mu);
+	ok = m->initialized_here && m->refs == 1;
+	pthread_mutex_unlock(&registry_mu);
+	return ok;
+}
+
+int
 hsm_module_restart(struct hsm_module *m, struct cs_err *err)
 {
 	CK_C_INITIALIZE_ARGS args;
@@ -148,8 +159,11 @@ hsm_module_restart(struct hsm_module *m, struct cs_err *err)
 	args.flags = CKF_OS_LOCKING_OK;
 	rv = m->f->C_Initialize(&args);
 	if (rv != CKR_OK) {
-		/* Nothing is initialised now: the next restart tries again, and
-		 * release must not finalise what is not there. */
+		/* Nothing of ours is initialised now. Stay the owner so that the
+		 * next restart tries again (its C_Finalize answers
+		 * CKR_CRYPTOKI_NOT_INITIALIZED, which is fine, and so does the one
+		 * at release); if someone else initialised it meanwhile, it is
+		 * theirs to finalise. */
 		m->initialized_here = rv == CKR_CRYPTOKI_ALREADY_INITIALIZED ? 0 : 1;
 		rc = cs_err_set(err, CS_ERR_HSM_MODULE, "%s: C_Initialize failed: %s", m->path,
 		    hsm_ckr_name(rv));

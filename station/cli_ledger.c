@@ -75,9 +75,12 @@ backup_name_ours(const char *name)
 	return 1;
 }
 
-/* Keep the newest keep dated backups in dir (their names sort by time). */
+/* Keep the newest keep dated backups in dir (their names sort by time),
+ * counting the one just written (fresh, a name inside dir) and never
+ * removing it: a clock that was once ahead must not make today's backup
+ * look like the oldest. */
 static void
-backup_prune(const char *dir, unsigned long keep)
+backup_prune(const char *dir, const char *fresh, unsigned long keep)
 {
 	char *names[4096], path[4096];
 	size_t n = 0;
@@ -87,9 +90,11 @@ backup_prune(const char *dir, unsigned long keep)
 	if (d == NULL)
 		return;
 	while ((de = readdir(d)) != NULL && n < sizeof(names) / sizeof(names[0]))
-		if (backup_name_ours(de->d_name) && (names[n] = strdup(de->d_name)) != NULL)
+		if (backup_name_ours(de->d_name) && strcmp(de->d_name, fresh) != 0 &&
+		    (names[n] = strdup(de->d_name)) != NULL)
 			n++;
 	closedir(d);
+	keep--; /* the fresh one */
 	qsort(names, n, sizeof(names[0]), backup_name_cmp);
 	for (size_t i = 0; i < n; i++) {
 		if (i + keep < n) {
@@ -141,7 +146,7 @@ ledger_backup_cli(const struct cs_config *cfg, const char *out, unsigned long ke
 	printf("backup %s: verified: %lld issuances, %lld audit rows (head %lld)\n", path,
 	    (long long)rep.issuances, (long long)rep.audit_rows, (long long)rep.head_seq);
 	if (keep > 0)
-		backup_prune(out, keep);
+		backup_prune(out, path + strlen(out) + 1, keep);
 	return CLI_EXIT_OK;
 }
 

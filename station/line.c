@@ -326,9 +326,16 @@ static int
 slot_flush(struct slot *s, struct cs_err *err)
 {
 	uint64_t now = mono_ms();
-	size_t n;
+	/* Pieces of about a quarter second of wire time: a long text message
+	 * at a low baud rate takes many seconds, and the slot must still show
+	 * it is alive (line_stuck(), the service watchdog) between pieces. */
+	size_t piece = s->cfg->line.baud / 40u, n;
 
-	while ((n = proto_link_output(&s->link, s->io_buf, sizeof(s->io_buf), now)) > 0) {
+	if (piece < 16)
+		piece = 16;
+	if (piece > sizeof(s->io_buf))
+		piece = sizeof(s->io_buf);
+	while ((n = proto_link_output(&s->link, s->io_buf, piece, now)) > 0) {
 		/* the line takes 10 bit times per byte; allow that plus slack */
 		int timeout = (int)(n * 10000u / s->cfg->line.baud) + LINE_WRITE_SLACK_MS;
 		int rc = port_write(s->port, s->io_buf, n, timeout, err);
@@ -336,6 +343,7 @@ slot_flush(struct slot *s, struct cs_err *err)
 		if (rc != 0)
 			return rc;
 		now = mono_ms();
+		atomic_store_explicit(&s->alive_ms, now, memory_order_relaxed);
 	}
 	return 0;
 }

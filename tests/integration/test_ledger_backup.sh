@@ -71,6 +71,18 @@ left=$(cd "$k" && ls | tr '\n' ' ')
 [ -e "$k/ledger-notes.txt" ] && [ -e "$k/ledger-2024.sqlite" ] && [ -e "$k/other.sqlite" ] && ok ||
   fail "--keep removed files that are not dated backups: $left"
 grep -q "removed old backup $k/ledger-20240101T000000Z.sqlite" <<<"$out" && ok || fail "--keep report: $out"
+# a clock that was once ahead left "future" backups: the one just written
+# still counts as the newest and is never the one removed
+f=$d/future
+mkdir -p "$f"
+cp "$d/out/live-1.sqlite" "$f/ledger-20990101T000000Z.sqlite"
+cp "$d/out/live-1.sqlite" "$f/ledger-20990102T000000Z.sqlite"
+out=$("$CS" ledger backup --config "$cfg" --out "$f" --keep 2 2>&1) && ok || fail "backup --keep with future names: $out"
+fresh=$(sed -n 's|^backup \(.*\): verified.*|\1|p' <<<"$out")
+[ -n "$fresh" ] && [ -f "$fresh" ] && ok || fail "--keep removed the backup it had just written: $out"
+[ "$(ls "$f" | wc -l)" -eq 2 ] && ok || fail "--keep 2 left $(ls "$f" | tr '\n' ' ')"
+# no half-written copies are ever left under any name
+ls "$d/out" "$k" "$f" | grep -q '\.tmp-' && fail "temporary copies left behind" || ok
 expect_fail "--keep needs --out to name a directory" -- "$CS" ledger backup --config "$cfg" --out "$k/one.sqlite" --keep 2
 expect_fail "--keep needs a number" -- "$CS" ledger backup --config "$cfg" --out "$k" --keep 0
 

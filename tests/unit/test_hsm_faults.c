@@ -207,6 +207,49 @@ test_recovery_many_sessions(void)
 	hsm_close(h);
 }
 
+/* A module restart that is slow (C_Initialize of an absent device can take
+ * a second) while the token stays away: a call restarts at most once and
+ * returns; the reason stays the token's, never another thread's restart. */
+static void
+test_restart_bounded(void)
+{
+	struct cs_err err;
+	struct hsm_status st;
+	uint64_t before;
+	double t0, took;
+	hsm *h = open_with(fx.pin_path, 1, 0, &err);
+
+	CHECK(h != NULL);
+	if (h == NULL)
+		return;
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_OK);
+	shim_reset();
+	CHECK_INT_EQ(shim_rules("C_Sign:CKR_DEVICE_REMOVED:*,C_OpenSession:CKR_TOKEN_NOT_PRESENT:*,"
+			       "C_Initialize:HANG1100:*"),
+	    0);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_ERR_HSM_DOWN);
+	for (int i = 0; i < 3; i++) {
+		usleep(1100 * 1000); /* past the restart interval */
+		hsm_status_get(h, &st);
+		before = st.restarts;
+		t0 = check_now_ms();
+		CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_ERR_HSM_DOWN);
+		took = check_now_ms() - t0;
+		hsm_status_get(h, &st);
+		CHECK(took < 3000);
+		CHECK(st.restarts - before <= 1);
+		CHECK(strstr(st.reason, "another thread") == NULL);
+		CHECK(strstr(err.msg, "CKR_TOKEN_NOT_PRESENT") != NULL);
+		printf("slow restart while the token is away: call returned in %.0f ms, %llu "
+		       "restart(s)\n",
+		    took, (unsigned long long)(st.restarts - before));
+	}
+	shim_rules("");
+	usleep(1100 * 1000);
+	CHECK_INT_EQ(softhsm_fixture_sign(h, &err), CS_OK);
+	hsm_close(h);
+}
+
 int
 main(void)
 {
@@ -244,6 +287,7 @@ main(void)
 	test_pin_rules();
 	test_recovery();
 	test_recovery_many_sessions();
+	test_restart_bounded();
 	dlclose(dl);
 	softhsm_fixture_cleanup(&fx);
 	return check_finish("test_hsm_faults");
