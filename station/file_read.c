@@ -65,7 +65,7 @@ cs_file_read(const char *path, const char *what, size_t max, unsigned flags, cha
 	char *buf = NULL;
 	size_t cap, got = 0;
 	ssize_t n;
-	int fd = -1, use_stdin = 0, rc = 0, e;
+	int fd = -1, use_stdin = 0, use_pipe = 0, rc = 0, e;
 
 	if (out != NULL)
 		*out = NULL;
@@ -95,7 +95,19 @@ cs_file_read(const char *path, const char *what, size_t max, unsigned flags, cha
 			    strerror(errno));
 			goto out;
 		}
-		if (!S_ISREG(st.st_mode)) {
+		if (S_ISFIFO(st.st_mode) && (flags & CS_FILE_PIPE) != 0) {
+			/* asked for: open it again, blocking, so that it waits for
+			 * its writer like `cat` would (a shell's <(command) has
+			 * one already), and make sure it is still a pipe */
+			close(fd);
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+			if (fd < 0 || fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)) {
+				rc = cs_err_set(err, CS_ERR_IO, "%s: cannot open the pipe: %s", path,
+				    fd < 0 ? strerror(errno) : "it changed");
+				goto out;
+			}
+			use_pipe = 1;
+		} else if (!S_ISREG(st.st_mode)) {
 			rc = cs_err_set(err, CS_ERR_CONFIG, "%s: not a regular file (%s)", path,
 			    file_kind(st.st_mode));
 			goto out;
@@ -116,8 +128,10 @@ cs_file_read(const char *path, const char *what, size_t max, unsigned flags, cha
 			    (long long)st.st_size, what, max);
 			goto out;
 		}
-		/* one byte past the announced size: the read that finds EOF needs no growth */
-		cap = (size_t)st.st_size + 1;
+		/* one byte past the announced size: the read that finds EOF needs
+		 * no growth; a pipe announces nothing */
+		cap = use_pipe ? (max < CS_FILE_STREAM_FIRST ? max + 1 : CS_FILE_STREAM_FIRST)
+			       : (size_t)st.st_size + 1;
 	}
 
 	buf = malloc(cap + 1);

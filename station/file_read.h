@@ -19,6 +19,7 @@
 
 #define CS_FILE_PRIVATE 0x1u /* refuse a file that group or others may access (a secret) */
 #define CS_FILE_STDIN 0x2u   /* "-" reads standard input (unchecked until read) */
+#define CS_FILE_PIPE 0x4u    /* also a FIFO, e.g. a shell's <(command), read to the cap */
 
 /*
  * Read path (at most max bytes, max < SIZE_MAX - 1) into a malloc'ed,

@@ -98,7 +98,8 @@ cli_file_read(const char *path, size_t max, size_t *len, struct cs_err *err)
 	char *buf = NULL;
 	int rc;
 
-	rc = cs_file_read(path, "an input file", max, CS_FILE_STDIN, &buf, len, err);
+	/* "-" and <(command) work as well as a file */
+	rc = cs_file_read(path, "an input file", max, CS_FILE_STDIN | CS_FILE_PIPE, &buf, len, err);
 	/* a missing input file has always been an I/O error on the command line */
 	if (rc == CS_ERR_NOT_FOUND && err != NULL)
 		err->code = CS_ERR_IO;

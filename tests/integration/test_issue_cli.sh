@@ -49,6 +49,11 @@ grep -q "re-delivered" "$WORK/again.err" && ok || fail "re-delivery not reported
 openssl req -new -key "$WORK/dev1.key" -subj "/CN=other" -out "$WORK/dev1b.csr"
 "$CS" issue --config "$cfg" --csr "$WORK/dev1b.csr" --device-id dev-0001 --out "$WORK/dev1.third.pem" 2>/dev/null && ok || fail "re-delivery with a fresh CSR refused"
 cmp -s "$WORK/dev1.chain.pem" "$WORK/dev1.third.pem" && ok || fail "fresh CSR of the same key got a different certificate"
+# the CSR from a pipe (process substitution) and from standard input
+"$CS" issue --config "$cfg" --csr <(cat "$WORK/dev1b.csr") --device-id dev-0001 --out "$WORK/dev1.pipe.pem" 2>/dev/null &&
+  cmp -s "$WORK/dev1.chain.pem" "$WORK/dev1.pipe.pem" && ok || fail "--csr <(command) did not work"
+"$CS" issue --config "$cfg" --csr - --device-id dev-0001 --out "$WORK/dev1.stdin.pem" <"$WORK/dev1b.csr" 2>/dev/null &&
+  cmp -s "$WORK/dev1.chain.pem" "$WORK/dev1.stdin.pem" && ok || fail "--csr - did not work"
 
 # 3. Refusals, each with its own reason and message.
 make_csr dev2 P-256

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include "station/file_read.h"
 #include "tests/support/check.h"
@@ -177,6 +178,44 @@ test_not_files(void)
 	path_in(path, sizeof(path), "fifo");
 	CHECK_INT_EQ(mkfifo(path, 0600), 0);
 	expect_fail(path, 1024, 0, CS_ERR_CONFIG, "not a regular file (a FIFO)");
+
+	/* with CS_FILE_PIPE a FIFO is read to its writer's end, like a shell's
+	 * <(command); its cap still holds */
+	for (int big = 0; big < 2; big++) {
+		pid_t pid = fork();
+		char *out = &sentinel;
+		size_t len = 0;
+		int rc;
+
+		if (pid == 0) {
+			int w;
+
+			usleep(100 * 1000); /* the reader is waiting by now */
+			w = open(path, O_WRONLY);
+			if (w >= 0) {
+				if (big)
+					for (int k = 0; k < 40; k++)
+						(void)!write(w, "0123456789abcdef0123456789abcdef", 32);
+				else
+					(void)!write(w, "-----BEGIN CERTIFICATE REQUEST-----\n", 36);
+				close(w);
+			}
+			_exit(0);
+		}
+		CHECK(pid > 0);
+		rc = cs_file_read(path, "a test file", 1024, CS_FILE_PIPE, &out, &len, NULL);
+		if (big) {
+			CHECK_INT_EQ(rc, CS_ERR_TOO_LARGE);
+			CHECK(out == NULL);
+		} else {
+			CHECK_INT_EQ(rc, 0);
+			CHECK(len == 36 && out != NULL && out != &sentinel &&
+			    strcmp(out, "-----BEGIN CERTIFICATE REQUEST-----\n") == 0);
+			if (out != &sentinel)
+				free(out);
+		}
+		waitpid(pid, NULL, 0);
+	}
 	unlink(path);
 
 	/* a file the process may not open (root may open anything) */
