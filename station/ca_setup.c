@@ -1286,12 +1286,24 @@ ca_install_write(const struct ca_install_plan *p, const char *cert_path, const c
 		*replaced = (exists[0] ? CA_INSTALL_REPLACED_CERT : 0) |
 		    (exists[1] ? CA_INSTALL_REPLACED_CHAIN : 0);
 out:
-	/* A new file that went in without its partner comes out again (only
-	 * when nothing was there before: a replaced file keeps its .previous). */
-	if (rc != CS_OK && !replace)
-		for (int i = 0; i < 2; i++)
-			if (committed[i])
+	/* A new file that went in without its partner comes out again: removed
+	 * when nothing was there before, its predecessor put back (from the
+	 * .previous copy) when it replaced one, so the pair stays matched. */
+	if (rc != CS_OK)
+		for (int i = 0; i < 2; i++) {
+			char prev[CA_PATH_MAX];
+
+			if (!committed[i] || committed[1 - i])
+				continue;
+			if (!exists[i]) {
 				unlink(paths[i]);
+			} else if (snprintf(prev, sizeof(prev), "%s.previous", paths[i]) <
+				       (int)sizeof(prev) &&
+			    rename(prev, paths[i]) != 0) {
+				fprintf(stderr, "certstation: %s could not be put back from %s: %s\n",
+				    paths[i], prev, strerror(errno));
+			}
+		}
 	for (int i = 0; i < 2; i++)
 		if (tmps[i][0] != '\0')
 			unlink(tmps[i]);
