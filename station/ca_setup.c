@@ -1052,22 +1052,6 @@ ca_install_plan_clear(struct ca_install_plan *p)
 
 #define CA_PATH_MAX 4096
 
-static int
-ca_write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* The directory holding path, for the temporary file and the fsync. */
 static int
 ca_dir_of(const char *path, char *dir, size_t cap)
@@ -1129,7 +1113,7 @@ ca_temp_write(const char *path, const char *text, mode_t mode, uid_t uid, gid_t 
 		return cs_err_set(err, CS_ERR_IO, "%s: cannot set the owner of a temporary file: %s",
 		    path, strerror(e));
 	}
-	if (fchmod(fd, mode) != 0 || ca_write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
+	if (fchmod(fd, mode) != 0 || cs_write_all(fd, text, strlen(text)) != 0 || fsync(fd) != 0) {
 		int e = errno;
 
 		close(fd);

@@ -51,4 +51,9 @@
 int cs_file_read(const char *path, const char *what, size_t max, unsigned flags,
     char **out /* OUT */, size_t *len /* OUT */, struct cs_err *err);
 
+/* Write all n bytes of p to fd (short writes continued, EINTR retried):
+ * 0, or -1 with errno set. The write side of the files cs_file_read()
+ * reads back (users file, CA certificates). */
+int cs_write_all(int fd, const void *p, size_t n);
+
 #endif

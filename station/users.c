@@ -653,22 +653,6 @@ users_verify(const users *u, const char *name, const char *password)
 
 /* ---- atomic rewrite ---- */
 
-static int
-users_write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Write u to path: temporary file beside it (mode 0600), fsync, rename,
  * fsync of the directory (dfd). */
 static int
@@ -706,8 +690,8 @@ users_store(const char *path, int dfd, const users *u, struct cs_err *err)
 		tmp = NULL;
 		goto out;
 	}
-	if (fchmod(fd, 0600) != 0 || users_write_all(fd, text, strlen(text)) != 0 ||
-	    users_write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
+	if (fchmod(fd, 0600) != 0 || cs_write_all(fd, text, strlen(text)) != 0 ||
+	    cs_write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
 		rc = cs_err_set(err, CS_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
 		goto out;
 	}
