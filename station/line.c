@@ -45,7 +45,7 @@
  * sends nothing valid. */
 #define LINE_BAD_FRAMES_MAX 12
 /* A partial frame or line followed by this much silence is a device that
- * stopped in the middle of it (a timeout), not one that sends junk. */
+ * stopped in the middle of it; less, and it was still sending. */
 #define LINE_STALL_SILENCE_MS 1000
 
 struct exchange {
@@ -849,15 +849,22 @@ slot_timeout(struct slot *s)
 	    : PROTO_FRAME_WIRE_MAX(s->cfg->max_frame);
 
 	if (ex->step != STEP_RESULT && bad == 0 && junk > 0 && junk <= one_unit &&
-	    silent_ms >= LINE_STALL_SILENCE_MS && proto_link_rx_partial_plausible(&s->link)) {
-		/* the start of one frame (line), then nothing: the device hung
-		 * or lost power mid-send, it did not talk nonsense */
-		slot_fail(s, CS_ERR_DEVICE_TIMEOUT, 1,
-		    "device stopped in the middle of a %s during step %s: %llu bytes of it, then "
-		    "silence for %llu ms",
-		    s->cfg->dialect == PROTO_DIALECT_TEXT ? "line" : "frame",
-		    slot_step_name(ex->step), (unsigned long long)junk,
-		    (unsigned long long)silent_ms);
+	    proto_link_rx_partial_plausible(&s->link)) {
+		/* the start of one real frame (line), not nonsense: the device
+		 * hung or lost power mid-send, or is too slow for the step */
+		const char *unit = s->cfg->dialect == PROTO_DIALECT_TEXT ? "line" : "frame";
+
+		if (silent_ms >= LINE_STALL_SILENCE_MS)
+			slot_fail(s, CS_ERR_DEVICE_TIMEOUT, 1,
+			    "device stopped in the middle of a %s during step %s: %llu bytes of it, "
+			    "then silence for %llu ms",
+			    unit, slot_step_name(ex->step), (unsigned long long)junk,
+			    (unsigned long long)silent_ms);
+		else
+			slot_fail(s, CS_ERR_DEVICE_TIMEOUT, 1,
+			    "device was still sending a %s when step %s ran out of time (%llu bytes "
+			    "of it so far): too slow for the step's timeout",
+			    unit, slot_step_name(ex->step), (unsigned long long)junk);
 		return;
 	}
 	if (ex->step != STEP_RESULT && bad == 0 && junk > 0) {
