@@ -828,6 +828,34 @@ mismatch:
 	    hsm_key_type_name(h->info.type));
 }
 
+/* A fresh session could not be had. A reopen that failed past its PKCS#11
+ * calls (a login the token declined, *rv still CKR_OK) gives its own words
+ * to why. Down for a while and still no session: the module may have given
+ * up on the token for good, so restart it, at most once per call (DOWN
+ * calls fail fast); a failed restart's words go to why too, while another
+ * thread's restart says nothing about the token. 1: restarted, try again;
+ * 0: back off. */
+static int
+hsm_reopen_failed(hsm *h, CK_RV *rv, int *restarted, char *why, size_t cap, struct cs_err *err)
+{
+	int rc;
+
+	if (*rv == CKR_OK && err != NULL)
+		snprintf(why, cap, "%s", err->msg);
+	if (*restarted || atomic_load(&h->state) != HSM_STATE_DOWN ||
+	    hsm_now_us() - atomic_load(&h->restart_last_us) < HSM_RESTART_INTERVAL_MS * 1000u)
+		return 0;
+	*restarted = 1;
+	rc = hsm_module_restart_drained(h, err);
+	if (rc == CS_OK)
+		return 1;
+	if (rc != 1 && err != NULL) {
+		snprintf(why, cap, "%s", err->msg);
+		*rv = CKR_OK;
+	}
+	return 0;
+}
+
 /* One C_SignInit + C_Sign; *lat_us gets C_Sign's latency when it succeeds. */
 static CK_RV
 hsm_sign_once(hsm *h, CK_SESSION_HANDLE s, enum hsm_sig_alg alg, const uint8_t *in, size_t in_len,
@@ -945,27 +973,8 @@ hsm_sign_internal(hsm *h, enum hsm_sig_alg alg, const uint8_t *digest, size_t di
 				goto fail;
 			}
 			if (rc != CS_OK) {
-				/* The reopen failed past its PKCS#11 calls (a login
-				 * the token declined): keep its words for the reason. */
-				if (rv == CKR_OK && err != NULL)
-					snprintf(why, sizeof(why), "%s", err->msg);
-				/* Down for a while and no session to be had: the
-				 * module may have given up on the token for good.
-				 * One restart per call at most: DOWN calls fail fast. */
-				if (!restarted && atomic_load(&h->state) == HSM_STATE_DOWN &&
-				    hsm_now_us() - atomic_load(&h->restart_last_us) >=
-					HSM_RESTART_INTERVAL_MS * 1000u) {
-					restarted = 1;
-					rc = hsm_module_restart_drained(h, err);
-					if (rc == CS_OK)
-						continue;
-					/* another thread restarting (1) says nothing
-					 * about the token: keep the cause found before */
-					if (rc != 1 && err != NULL) {
-						snprintf(why, sizeof(why), "%s", err->msg);
-						rv = CKR_OK;
-					}
-				}
+				if (hsm_reopen_failed(h, &rv, &restarted, why, sizeof(why), err))
+					continue;
 				goto backoff;
 			}
 			reopens++;

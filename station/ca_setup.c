@@ -15,6 +15,7 @@
  *
  * Runs once per command, from the command line: OpenSSL objects are fine.
  */
+#include "station/clock.h"
 #include "station/ca_setup.h"
 
 #include <errno.h>
@@ -385,16 +386,6 @@ ca_hex(char *out, size_t cap, const uint8_t *v, size_t n)
 		out[o++] = hex[v[i] & 15];
 	}
 	out[o < cap ? o : cap - 1] = '\0';
-}
-
-static void
-ca_time_text(int64_t t, char *buf, size_t cap)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, cap, "%lld", (long long)t);
 }
 
 static int
@@ -851,12 +842,12 @@ ca_cert_rules(const char *cert_file, X509 *x, const char *subject, const struct 
 		    cert_file, subject);
 		goto out;
 	}
-	ca_time_text(nb, t1, sizeof(t1));
-	ca_time_text(na, t2, sizeof(t2));
+	cs_time_text(nb, t1, sizeof(t1));
+	cs_time_text(na, t2, sizeof(t2));
 	if (now < nb) {
 		char tn[32];
 
-		ca_time_text(now, tn, sizeof(tn));
+		cs_time_text(now, tn, sizeof(tn));
 		rc = cs_err_set(err, CS_ERR_INVALID_ARG,
 		    "%s: '%s' is not valid yet: notBefore %s is after now (%s); check this PC's "
 		    "clock and the dates the root signed with",
@@ -1052,39 +1043,6 @@ ca_install_plan_clear(struct ca_install_plan *p)
 
 #define CA_PATH_MAX 4096
 
-/* The directory holding path, for the temporary file and the fsync. */
-static int
-ca_dir_of(const char *path, char *dir, size_t cap)
-{
-	const char *slash = strrchr(path, '/');
-	int n;
-
-	if (slash == NULL)
-		n = snprintf(dir, cap, ".");
-	else if (slash == path)
-		n = snprintf(dir, cap, "/");
-	else
-		n = snprintf(dir, cap, "%.*s", (int)(slash - path), path);
-	return n > 0 && (size_t)n < cap ? 0 : -1;
-}
-
-static int
-ca_dir_sync(const char *path, struct cs_err *err)
-{
-	char dir[CA_PATH_MAX];
-	int fd, rc = CS_OK;
-
-	if (ca_dir_of(path, dir, sizeof(dir)) != 0)
-		return cs_err_set(err, CS_ERR_INVALID_ARG, "%s: path too long", path);
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0)
-		rc = cs_err_set(err, CS_ERR_IO, "%s: fsync of its directory: %s", path,
-		    strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
-
 /* text into a new temporary file beside path (path.tmpXXXXXX), fsync'ed,
  * mode `mode`, owner and group uid/gid where permitted (-1: leave). */
 static int
@@ -1262,7 +1220,7 @@ ca_install_write(const struct ca_install_plan *p, const char *cert_path, const c
 		tmps[i][0] = '\0';
 	}
 	for (int i = 0; i < 2; i++) {
-		rc = ca_dir_sync(paths[i], err);
+		rc = cs_dir_sync(paths[i], err);
 		if (rc != CS_OK)
 			goto out;
 	}

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "station/clock.h"
 #include "station/ca_setup.h"
 #include "station/cli.h"
 #include "station/issuer.h"
@@ -67,16 +68,6 @@ struct ca_args {
 	unsigned seen; /* CA_OPT_* given */
 	const char *config, *out, *key_type, *subject, *pathlen, *cert, *chain;
 };
-
-static void
-ca_time_format(int64_t t, char *buf, size_t cap)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 static const char *
 ca_sig_alg_name(enum hsm_sig_alg alg)
@@ -238,8 +229,8 @@ ca_cmd_show(const struct ca_args *a)
 	printf("Chain (%zu certificate%s, %s)\n", ca->chain_len, ca->chain_len == 1 ? "" : "s",
 	    ca->has_root ? "ends at a self-signed root" : "root not included");
 	for (size_t i = 0; i < ca->chain_len; i++) {
-		ca_time_format(ca->chain[i].not_before, nb, sizeof(nb));
-		ca_time_format(ca->chain[i].not_after, na, sizeof(na));
+		cs_time_text(ca->chain[i].not_before, nb, sizeof(nb));
+		cs_time_text(ca->chain[i].not_after, na, sizeof(na));
 		printf("  [%zu] %s\n      valid %s .. %s\n", i, ca->chain[i].subject, nb, na);
 	}
 	printf("\n%s", ca->chain[0].pem);
@@ -436,8 +427,8 @@ ca_cmd_install(const struct ca_args *a, int replace)
 	}
 	hsm_close(h);
 	h = NULL;
-	ca_time_format(plan.not_before, nb, sizeof(nb));
-	ca_time_format(plan.not_after, na, sizeof(na));
+	cs_time_text(plan.not_before, nb, sizeof(nb));
+	cs_time_text(plan.not_after, na, sizeof(na));
 	printf("Installed the issuing CA certificate %s\n  valid %s .. %s\n", plan.subject, nb, na);
 	printf("  certificate: %s\n", cfg->ca_certificate);
 	printf("  chain:       %s: %zu certificate%s up to %s\n", cfg->ca_chain, plan.chain_count,
@@ -454,7 +445,7 @@ ca_cmd_install(const struct ca_args *a, int replace)
 
 		if (pr->backdate_seconds <= 0 || until <= (int64_t)time(NULL))
 			continue;
-		ca_time_format(until, t, sizeof(t));
+		cs_time_text(until, t, sizeof(t));
 		printf("  note:        profile '%s' backdates notBefore by %lld s; until %s its "
 		       "certificates would start before this CA's and are refused (precheck-failed)\n",
 		    pr->name, (long long)pr->backdate_seconds, t);

@@ -15,6 +15,7 @@
 
 #include "fixtures/fixture.h"
 #include "fixtures/port.h"
+#include "station/clock.h"
 #include "station/cli.h"
 #include "station/config.h"
 
@@ -320,15 +321,6 @@ out:
 #define LOOPBACK_WINDOW 2048 /* bytes in flight: half the kernel's tty read buffer */
 #define LOOPBACK_CHUNK 256
 
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* "9600,115200" -> rates; 0 or -1 with a message on stderr. */
 static int
 parse_rates(const char *list, unsigned *rates, size_t *n)
@@ -437,13 +429,13 @@ loopback_one(port *p, const struct port_settings *s, size_t nbytes, uint8_t *tx,
 		loopback_line(s, why, "FAIL      %s", err.msg);
 		return 0;
 	}
-	start = now_us();
+	start = cs_mono_us();
 	deadline = start + timeout_ms * 1000;
 	while (rxo < nbytes) {
 		int can_send = txo < nbytes && txo - rxo < LOOPBACK_WINDOW;
 		int wait_ms;
 
-		left = (deadline - now_us()) / 1000;
+		left = (deadline - cs_mono_us()) / 1000;
 		if (left <= 0) {
 			loopback_line(s, why, "TIMEOUT   %zu of %zu bytes back within %.2f s (wire time %.2f s)", rxo,
 			    nbytes, (double)timeout_ms / 1000.0, (double)wire_ms / 1000.0);
@@ -477,7 +469,7 @@ loopback_one(port *p, const struct port_settings *s, size_t nbytes, uint8_t *tx,
 		}
 		rxo += got;
 	}
-	secs = (double)(now_us() - start) / 1e6;
+	secs = (double)(cs_mono_us() - start) / 1e6;
 	/* Anything more is not an echo of ours: noise, or a device talking. */
 	if (port_read(p, rx, nbytes, 50, &got, &err) == CS_OK && got > 0) {
 		loopback_line(s, why, "FAIL      %zu bytes more than were sent came back", got);

@@ -37,6 +37,7 @@
 
 #include <pthread.h>
 
+#include "station/clock.h"
 #include "station/cli.h"
 #include "station/ledger.h"
 #include "station/line.h"
@@ -78,15 +79,6 @@ struct run_ctx {
 	web *web;
 };
 
-static uint64_t
-run_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* What keeps the station from being healthy, or 0 (why filled). */
 static int
 run_unhealthy(struct station *st, line *ln, uint64_t wd_ms, char *why, size_t cap)
@@ -109,7 +101,7 @@ static void
 run_notify_tick(struct station *st, line *ln, const struct run_totals *t, uint64_t wd_ms,
     uint64_t *next_ping, uint64_t *next_status, int *unhealthy)
 {
-	uint64_t now = run_mono_ms();
+	uint64_t now = cs_mono_ms();
 	char why[200], msg[300];
 
 	if (now >= *next_status) {
@@ -297,7 +289,7 @@ cli_run_main(int argc, char **argv)
 	if (wd_ms > 0)
 		fprintf(stderr, "certstation: watchdog: keep-alive every %llu ms while healthy\n",
 		    (unsigned long long)(wd_ms / 2));
-	next_status = run_mono_ms() + RUN_STATUS_EVERY_MS;
+	next_status = cs_mono_ms() + RUN_STATUS_EVERY_MS;
 	started = time(NULL);
 	for (;;) {
 		struct timespec tick = {0, 100 * 1000 * 1000};

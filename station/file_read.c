@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -202,4 +203,28 @@ cs_write_all(int fd, const void *buf, size_t n)
 		n -= (size_t)w;
 	}
 	return 0;
+}
+
+int
+cs_dir_sync(const char *path, struct cs_err *err)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	int n, fd, rc = 0;
+
+	if (slash == NULL)
+		n = snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		n = snprintf(dir, sizeof(dir), "/");
+	else
+		n = snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	if (n <= 0 || (size_t)n >= sizeof(dir))
+		return cs_err_set(err, CS_ERR_INVALID_ARG, "%s: path too long", path);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) != 0)
+		rc = cs_err_set(err, CS_ERR_IO, "%s: fsync of its directory: %s", path,
+		    strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return rc;
 }

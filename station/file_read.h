@@ -56,4 +56,9 @@ int cs_file_read(const char *path, const char *what, size_t max, unsigned flags,
  * reads back (users file, CA certificates). */
 int cs_write_all(int fd, const void *p, size_t n);
 
+/* fsync the directory that holds path, so that a file just created or
+ * renamed there survives a power cut. 0, or CS_ERR_IO ("PATH: fsync of its
+ * directory: ...") / CS_ERR_INVALID_ARG (path too long). */
+int cs_dir_sync(const char *path, struct cs_err *err);
+
 #endif

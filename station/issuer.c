@@ -16,6 +16,7 @@
  * cannot: one job per device ID at a time (a second one is refused BUSY), and
  * lot quotas counting reservations not yet committed.
  */
+#include "station/clock.h"
 #include "station/issuer.h"
 
 #include <openssl/crypto.h>
@@ -107,15 +108,6 @@ struct issuer {
 	struct issuer_bundle bundles[CONFIG_MAX_PROFILES];
 };
 
-static int64_t
-issuer_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void
 issuer_queue_push(struct issuer_job **head, struct issuer_job **tail, struct issuer_job *job)
 {
@@ -168,7 +160,7 @@ issuer_job_finish(struct issuer_job *job, int status)
 	req->status = status;
 	if (status == CS_OK)
 		cs_err_clear(&req->err);
-	req->duration_us = issuer_now_us() - job->t_start_us;
+	req->duration_us = cs_real_us() - job->t_start_us;
 
 	pthread_mutex_lock(&is->lock);
 	issuer_inflight_unlink(is, job);
@@ -233,7 +225,7 @@ issuer_job_fail(struct issuer_job *job, int code, const struct cs_err *err)
 	}
 	op->reason = code;
 	op->reason_text = job->pending_err.msg;
-	op->duration_us = issuer_now_us() - job->t_start_us;
+	op->duration_us = cs_real_us() - job->t_start_us;
 	op->done = issuer_on_failure_recorded;
 	op->arg = job;
 	if (ledger_submit(job->is->ledger, op) != CS_OK) {
@@ -352,7 +344,7 @@ issuer_stage_check(struct issuer_job *job)
 		goto refuse;
 	}
 
-	now = issuer_now_us() / 1000000;
+	now = cs_real_us() / 1000000;
 	if (now < ISSUER_CLOCK_MIN || now > ISSUER_CLOCK_MAX) {
 		rc = cs_err_set(&err, CS_ERR_CLOCK,
 		    "system clock reads %lld (Unix time), outside 2025..2100; refusing to issue "
@@ -455,7 +447,7 @@ issuer_stage_check(struct issuer_job *job)
 		job->op.id = prior.id;
 		job->op.fixture = req->fixture;
 		job->op.slot = req->slot;
-		job->op.duration_us = issuer_now_us() - job->t_start_us;
+		job->op.duration_us = cs_real_us() - job->t_start_us;
 		job->op.done = issuer_on_redelivered;
 		job->op.arg = job;
 		ledger_record_clear(&prior);
@@ -469,7 +461,7 @@ issuer_stage_check(struct issuer_job *job)
 	    job->lot[0] != '\0' ? job->lot : NULL, &job->csr, now, &job->tmpl, &job->strings, &err);
 	if (rc != CS_OK)
 		goto refuse;
-	rc = cert_serial_generate(job->tmpl.serial, issuer_now_us());
+	rc = cert_serial_generate(job->tmpl.serial, cs_real_us());
 	if (rc != CS_OK) {
 		cs_err_set(&err, rc, "CSPRNG failed to produce a serial number");
 		goto refuse;
@@ -502,7 +494,7 @@ issuer_stage_check(struct issuer_job *job)
 	job->op.csr_sha256 = job->csr_sha256;
 	job->op.not_before = job->tmpl.not_before;
 	job->op.not_after = job->tmpl.not_after;
-	job->op.duration_us = issuer_now_us() - job->t_start_us;
+	job->op.duration_us = cs_real_us() - job->t_start_us;
 	job->op.done = issuer_on_reserved;
 	job->op.arg = job;
 	if (ledger_submit(is->ledger, &job->op) != CS_OK)
@@ -542,7 +534,7 @@ issuer_stage_sign(struct issuer_job *job)
 	job->op.id = req->ledger_id;
 	job->op.cert_der = req->cert_der;
 	job->op.cert_len = req->cert_len;
-	job->op.duration_us = issuer_now_us() - job->t_start_us;
+	job->op.duration_us = cs_real_us() - job->t_start_us;
 	job->op.done = issuer_on_signed;
 	job->op.arg = job;
 	if (ledger_submit(is->ledger, &job->op) != CS_OK)
@@ -701,7 +693,7 @@ issuer_submit(issuer *is, struct issuer_request *req)
 	job->req = req;
 	job->is = is;
 	job->stage = ISSUER_STAGE_CHECK;
-	job->t_start_us = issuer_now_us();
+	job->t_start_us = cs_real_us();
 	req->job_ = job;
 
 	pthread_mutex_lock(&is->lock);

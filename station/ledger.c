@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "station/clock.h"
 #include "station/file_read.h"
 #include "station/ledger.h"
 #include "station/ledger_int.h"
@@ -177,25 +178,6 @@ struct ledger {
 	int64_t seq;
 	uint8_t hash[LEDGER_HASH_LEN];
 };
-
-static int64_t
-now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-/* For ages (the writer's lag): immune to the wall clock being set. */
-static int64_t
-mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static int
 io_err(struct cs_err *err, sqlite3 *db, const char *what)
@@ -597,7 +579,7 @@ writer_batch(ledger *l, struct ledger_op *ops, const char *event_override,
 
 		int half_applied = 0;
 
-		op->status_ = writer_op(l, op, now_us(), event_override, reason_override,
+		op->status_ = writer_op(l, op, cs_real_us(), event_override, reason_override,
 		    &half_applied, &e);
 		if (op->status_ != 0) {
 			if (op->kind == LEDGER_OP_RESERVE || op->kind == LEDGER_OP_REFUSED)
@@ -690,7 +672,7 @@ static void
 writer_linger(ledger *l)
 {
 	struct timespec deadline;
-	int64_t now = now_us(), until;
+	int64_t now = cs_real_us(), until;
 
 	if (l->head == NULL || l->stopping || l->queued >= LEDGER_BATCH_TARGET ||
 	    now - l->last_commit_us > LEDGER_LINGER_US || l->last_batch < LEDGER_LINGER_MIN_BATCH)
@@ -736,7 +718,7 @@ writer_main(void *arg)
 
 		if (ops != NULL) {
 			writer_batch(l, ops, NULL, NULL);
-			l->last_commit_us = now_us();
+			l->last_commit_us = cs_real_us();
 			batch_complete(ops);
 		}
 		while (jobs != NULL) {
@@ -758,7 +740,7 @@ writer_main(void *arg)
 uint64_t
 ledger_writer_lag_ms(ledger *l)
 {
-	int64_t oldest, now = mono_us();
+	int64_t oldest, now = cs_mono_us();
 
 	if (l == NULL)
 		return 0;
@@ -783,7 +765,7 @@ ledger_job_run(ledger *l, int (*fn)(ledger *, void *, struct cs_err *), void *ar
 		return cs_err_set(err, CS_ERR_STOPPED, "ledger is closing");
 	}
 	if (l->pending_since_us == 0)
-		l->pending_since_us = mono_us();
+		l->pending_since_us = cs_mono_us();
 	if (l->jobs_tail != NULL)
 		l->jobs_tail->next = &job;
 	else
@@ -1090,7 +1072,7 @@ ledger_submit(ledger *l, struct ledger_op *op)
 		return CS_ERR_STOPPED;
 	}
 	if (l->pending_since_us == 0)
-		l->pending_since_us = mono_us();
+		l->pending_since_us = cs_mono_us();
 	if (l->tail != NULL)
 		l->tail->next_ = op;
 	else

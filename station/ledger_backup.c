@@ -16,7 +16,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 
 #include <sqlite3.h>
 
+#include "station/file_read.h"
 #include "station/ledger_int.h"
 
 /* fsync path, then the directory holding it (the new name must survive
@@ -32,10 +32,8 @@
 static int
 backup_sync(const char *path, struct cs_err *err)
 {
-	char dir[4096];
-	int fd;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fsync(fd) != 0) {
 		int e = errno;
 
@@ -44,19 +42,7 @@ backup_sync(const char *path, struct cs_err *err)
 		return cs_err_set(err, CS_ERR_IO, "backup %s: fsync: %s", path, strerror(e));
 	}
 	close(fd);
-	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir))
-		return cs_err_set(err, CS_ERR_TOO_LARGE, "backup path is too long");
-	fd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fsync(fd) != 0) {
-		int e = errno;
-
-		if (fd >= 0)
-			close(fd);
-		return cs_err_set(err, CS_ERR_IO, "backup %s: fsync of its directory: %s", path,
-		    strerror(e));
-	}
-	close(fd);
-	return 0;
+	return cs_dir_sync(path, err);
 }
 
 static int

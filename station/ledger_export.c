@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "station/clock.h"
 #include "station/cert.h"
 #include "station/ledger_int.h"
 
@@ -26,16 +27,6 @@ struct export_row {
 	char not_before[32], not_after[32], created_at[64];
 	char *pem; /* malloc'ed, "" if unsigned */
 };
-
-static void
-iso_seconds(int64_t t, char *out, size_t cap)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL || strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, cap, "%lld", (long long)t);
-}
 
 static void
 iso_micros(int64_t us, char *out, size_t cap)
@@ -74,9 +65,9 @@ row_prepare(sqlite3_stmt *st, struct export_row *r)
 		ledger_hex(md, n, r->sha256, 1);
 	}
 	if (sqlite3_column_type(st, LEDGER_COL_NOT_BEFORE) != SQLITE_NULL)
-		iso_seconds(r->rec.not_before, r->not_before, sizeof(r->not_before));
+		cs_time_text(r->rec.not_before, r->not_before, sizeof(r->not_before));
 	if (sqlite3_column_type(st, LEDGER_COL_NOT_AFTER) != SQLITE_NULL)
-		iso_seconds(r->rec.not_after, r->not_after, sizeof(r->not_after));
+		cs_time_text(r->rec.not_after, r->not_after, sizeof(r->not_after));
 	iso_micros(r->rec.created_at, r->created_at, sizeof(r->created_at));
 	r->pem = cert_pem_encode(r->rec.cert_der, r->rec.cert_len);
 	return r->pem != NULL ? 0 : CS_ERR_NOMEM;

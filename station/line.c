@@ -15,6 +15,7 @@
  * went away is woken through its pipe and reopens.
  */
 #define _GNU_SOURCE
+#include "station/clock.h"
 #include "station/line.h"
 
 #include <errno.h>
@@ -121,24 +122,6 @@ struct line {
 };
 
 /* ---- small helpers ---- */
-
-static uint64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int64_t
-real_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 static void line_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -309,7 +292,7 @@ slot_set(struct slot *s, enum slot_state state, enum slot_step step, const char 
 	pthread_mutex_lock(&s->mu);
 	changed = s->snap.state != state || s->snap.step != step;
 	if (changed)
-		s->snap.state_since_us = real_us();
+		s->snap.state_since_us = cs_real_us();
 	s->snap.state = state;
 	s->snap.step = step;
 	if (text != NULL)
@@ -325,7 +308,7 @@ slot_set(struct slot *s, enum slot_state state, enum slot_step step, const char 
 static int
 slot_flush(struct slot *s, struct cs_err *err)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = cs_mono_ms();
 	/* Pieces of about a quarter second of wire time: a long text message
 	 * at a low baud rate takes many seconds, and the slot must still show
 	 * it is alive (line_stuck(), the service watchdog) between pieces. */
@@ -342,7 +325,7 @@ slot_flush(struct slot *s, struct cs_err *err)
 
 		if (rc != 0)
 			return rc;
-		now = mono_ms();
+		now = cs_mono_ms();
 		atomic_store_explicit(&s->alive_ms, now, memory_order_relaxed);
 	}
 	return 0;
@@ -351,7 +334,7 @@ slot_flush(struct slot *s, struct cs_err *err)
 static int
 slot_send(struct slot *s, const struct proto_msg *m, struct cs_err *err)
 {
-	int rc = proto_link_send(&s->link, m, mono_ms());
+	int rc = proto_link_send(&s->link, m, cs_mono_ms());
 
 	if (rc != PROTO_OK)
 		return cs_err_set(err, CS_ERR_INTERNAL, "slot %s: cannot queue %s: %s", s->cfg->name,
@@ -364,7 +347,7 @@ slot_send(struct slot *s, const struct proto_msg *m, struct cs_err *err)
 static void
 timings_json(const struct exchange *ex, const struct proto_link *link, char *out, size_t cap)
 {
-	uint64_t end = ex->t_end != 0 ? ex->t_end : mono_ms();
+	uint64_t end = ex->t_end != 0 ? ex->t_end : cs_mono_ms();
 	size_t used = 0;
 	int w;
 
@@ -409,7 +392,7 @@ slot_record_failure(struct slot *s)
 	op.reason = ex->status;
 	op.reason_text = ex->text;
 	op.timings = timings;
-	op.duration_us = (int64_t)(mono_ms() - ex->t_hello) * 1000;
+	op.duration_us = (int64_t)(cs_mono_ms() - ex->t_hello) * 1000;
 	op.err = &err;
 	if (ex->ledger_id > 0) {
 		op.kind = LEDGER_OP_FAILED;
@@ -439,7 +422,7 @@ slot_finish(struct slot *s)
 	struct exchange *ex = &s->ex;
 	int64_t dur_us;
 
-	ex->t_end = mono_ms();
+	ex->t_end = cs_mono_ms();
 	dur_us = (int64_t)(ex->t_end - ex->t_hello) * 1000;
 	if (ex->status != 0)
 		slot_record_failure(s);
@@ -471,7 +454,7 @@ slot_finish(struct slot *s)
 	ex->active = 0;
 	ex->step = STEP_NONE;
 	proto_link_reset(&s->link);
-	s->quiet_until_ms = mono_ms() + s->ln->cfg->line.gap_ms;
+	s->quiet_until_ms = cs_mono_ms() + s->ln->cfg->line.gap_ms;
 }
 
 /*
@@ -517,7 +500,7 @@ slot_fail(struct slot *s, int code, int tell, const char *fmt, ...)
 		if (ex->text[k] < 0x20 || ex->text[k] > 0x7e)
 			m.text.len = k; /* the codec carries printable ASCII only */
 	ex->step = STEP_RESULT;
-	ex->deadline_ms = mono_ms() + s->ln->cfg->line.readback_timeout_ms;
+	ex->deadline_ms = cs_mono_ms() + s->ln->cfg->line.readback_timeout_ms;
 	slot_set(s, SLOT_EXCHANGE, STEP_RESULT, NULL);
 	if (slot_send(s, &m, &err) != 0 || proto_link_send_done(&s->link))
 		slot_finish(s);
@@ -529,7 +512,7 @@ slot_begin(struct slot *s, const struct proto_msg *hello)
 	struct exchange *ex = &s->ex;
 	struct cs_err err = {0};
 	struct proto_msg m;
-	uint64_t now = mono_ms();
+	uint64_t now = cs_mono_ms();
 
 	if (ex->active) {
 		if (ex->step == STEP_CSR && ex->device_id[0] != '\0' && hello->device_id.len ==
@@ -639,7 +622,7 @@ slot_on_csr(struct slot *s, const struct proto_msg *csr)
 	char *pem;
 	int rc;
 
-	ex->t_csr = mono_ms();
+	ex->t_csr = cs_mono_ms();
 	ex->step = STEP_ISSUE;
 	slot_set(s, SLOT_EXCHANGE, STEP_ISSUE, NULL);
 	/* the device is owed an ACK for the last chunk before we go quiet */
@@ -656,7 +639,7 @@ slot_on_csr(struct slot *s, const struct proto_msg *csr)
 	req.fixture = s->fixture;
 	req.challenge = ex->challenge;
 	rc = issuer_issue(s->ln->issuer, &req);
-	ex->t_issued = mono_ms();
+	ex->t_issued = cs_mono_ms();
 	ex->ledger_id = req.ledger_id;
 	if (rc != CS_OK) {
 		/* the issuer has recorded the refusal itself */
@@ -679,7 +662,7 @@ slot_on_csr(struct slot *s, const struct proto_msg *csr)
 	}
 	SHA256(ex->chain_der, ex->chain_len, ex->chain_sha256);
 	ex->step = STEP_CHAIN;
-	ex->deadline_ms = mono_ms() + s->ln->cfg->line.exchange_timeout_ms;
+	ex->deadline_ms = cs_mono_ms() + s->ln->cfg->line.exchange_timeout_ms;
 	slot_set(s, SLOT_EXCHANGE, STEP_CHAIN, NULL);
 	if (slot_send(s, &m, &err) != 0)
 		slot_fail(s, CS_ERR_DEVICE_GONE, 0, "%s", err.msg);
@@ -694,7 +677,7 @@ slot_on_chain_delivered(struct slot *s)
 	struct cs_err err = {0};
 	struct ledger_op op;
 
-	ex->t_injected = mono_ms();
+	ex->t_injected = cs_mono_ms();
 	timings_json(ex, &s->link, timings, sizeof(timings));
 	memset(&op, 0, sizeof(op));
 	op.kind = LEDGER_OP_INJECTED;
@@ -723,7 +706,7 @@ slot_on_readback(struct slot *s, const struct proto_msg *rb)
 	struct ledger_op op;
 	struct proto_msg m;
 
-	ex->t_readback = mono_ms();
+	ex->t_readback = cs_mono_ms();
 	if (CRYPTO_memcmp(rb->sha256, ex->chain_sha256, 32) != 0) {
 		char got[17], want[17];
 
@@ -757,7 +740,7 @@ slot_on_readback(struct slot *s, const struct proto_msg *rb)
 	m.type = PROTO_RESULT;
 	m.reason = PROTO_R_OK;
 	ex->step = STEP_RESULT;
-	ex->deadline_ms = mono_ms() + s->ln->cfg->line.readback_timeout_ms;
+	ex->deadline_ms = cs_mono_ms() + s->ln->cfg->line.readback_timeout_ms;
 	slot_set(s, SLOT_EXCHANGE, STEP_RESULT, NULL);
 	if (slot_send(s, &m, &err) != 0 || proto_link_send_done(&s->link))
 		slot_finish(s); /* VERIFIED is durable; a lost RESULT costs only the LED */
@@ -843,7 +826,7 @@ slot_timeout(struct slot *s)
 	struct exchange *ex = &s->ex;
 	uint32_t bad = s->link.stats.bad_frames + s->link.stats.bad_lines - ex->bad_at_start;
 	uint64_t junk = s->link.stats.bytes_in - s->bytes_mark;
-	uint64_t silent_ms = mono_ms() - s->rx_last_ms;
+	uint64_t silent_ms = cs_mono_ms() - s->rx_last_ms;
 	uint64_t one_unit = s->cfg->dialect == PROTO_DIALECT_TEXT
 	    ? PROTO_LINE_MAX
 	    : PROTO_FRAME_WIRE_MAX(s->cfg->max_frame);
@@ -928,12 +911,12 @@ slot_input(struct slot *s, size_t got)
 	struct proto_msg m;
 	int rc = PROTO_OK;
 
-	s->rx_last_ms = mono_ms();
+	s->rx_last_ms = cs_mono_ms();
 	while (p < end && rc == PROTO_OK) {
 		const uint8_t *d = memchr(p, delim, (size_t)(end - p));
 		size_t n = d != NULL ? (size_t)(d - p) + 1 : (size_t)(end - p);
 
-		rc = proto_link_input(&s->link, p, n, mono_ms());
+		rc = proto_link_input(&s->link, p, n, cs_mono_ms());
 		p += n;
 		/* A frame that completes our sending goes in on its own, so the
 		 * step it completes advances before the next message: the ACK of
@@ -974,7 +957,7 @@ slot_serve(struct slot *s, unsigned gen)
 	s->bytes_mark = 0;
 	for (;;) {
 		struct pollfd pfd[2];
-		uint64_t now = mono_ms(), next = UINT64_MAX;
+		uint64_t now = cs_mono_ms(), next = UINT64_MAX;
 		int timeout, rc, paused;
 		unsigned cur_gen;
 
@@ -1047,7 +1030,7 @@ slot_serve(struct slot *s, unsigned gen)
 			}
 			if (got == 0)
 				break;
-			if (!ex->active && mono_ms() < s->quiet_until_ms)
+			if (!ex->active && cs_mono_ms() < s->quiet_until_ms)
 				continue; /* the device just served is being removed */
 			rc = slot_input(s, got);
 			if (rc != PROTO_OK) {
@@ -1099,7 +1082,7 @@ slot_main(void *arg)
 		int paused, wait_ms = 1000;
 		enum serve_end end;
 
-		atomic_store_explicit(&s->alive_ms, mono_ms(), memory_order_relaxed);
+		atomic_store_explicit(&s->alive_ms, cs_mono_ms(), memory_order_relaxed);
 		pthread_mutex_lock(&s->mu);
 		memcpy(spec, s->spec, sizeof(spec));
 		gen = s->spec_gen;
@@ -1256,10 +1239,10 @@ line_start(const struct cs_config *cfg, issuer *is, ledger *l, line_event_fn on_
 		snprintf(s->snap.name, sizeof(s->snap.name), "%s", s->cfg->name);
 		s->snap.state = SLOT_DISCONNECTED;
 		s->snap.dialect = s->cfg->dialect;
-		s->snap.state_since_us = real_us();
+		s->snap.state_since_us = cs_real_us();
 		ln->rules[k] = s->cfg->match;
 		slot_fixture_name(s);
-		atomic_store(&s->alive_ms, mono_ms());
+		atomic_store(&s->alive_ms, cs_mono_ms());
 	}
 	for (size_t k = 0; k < ln->count; k++) {
 		struct slot *s = &ln->slots[k];
@@ -1326,7 +1309,7 @@ line_stop(line *ln)
 int
 line_stuck(line *ln, uint64_t max_ms, char *why, size_t cap)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = cs_mono_ms();
 
 	if (ln == NULL)
 		return 0;

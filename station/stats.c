@@ -20,6 +20,7 @@
  * it (never expected) is counted under "other" in the last entry rather
  * than dropped.
  */
+#include "station/clock.h"
 #include "station/stats.h"
 
 #include <pthread.h>
@@ -60,15 +61,6 @@ struct stats {
 	uint64_t duration_count;
 	int64_t duration_sum_us;
 };
-
-static int64_t
-stats_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* floor(us / 1 minute), also for times before 1970 */
 static int64_t
@@ -128,7 +120,7 @@ stats_new_at(int64_t now_us)
 stats *
 stats_new(void)
 {
-	return stats_new_at(stats_now_us());
+	return stats_new_at(cs_real_us());
 }
 
 void
@@ -208,7 +200,7 @@ stats_record(stats *s, const struct line_event *ev)
 	if (s == NULL || ev == NULL || ev->kind != LINE_EV_DEVICE_DONE)
 		return;
 	pthread_mutex_lock(&s->mu);
-	stats_record_locked(s, ev, stats_now_us());
+	stats_record_locked(s, ev, cs_real_us());
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -239,7 +231,7 @@ stats_new_shift(stats *s)
 	if (s == NULL)
 		return;
 	pthread_mutex_lock(&s->mu);
-	stats_new_shift_locked(s, stats_now_us());
+	stats_new_shift_locked(s, cs_real_us());
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -306,7 +298,7 @@ stats_snapshot_fill(stats *s, int read_clock, int64_t now_us, struct stats_snaps
 		return;
 	pthread_mutex_lock(&s->mu);
 	if (read_clock)
-		now_us = stats_now_us();
+		now_us = cs_real_us();
 	stats_copy_locked(s, now_us, out);
 	pthread_mutex_unlock(&s->mu);
 

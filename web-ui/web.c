@@ -17,6 +17,7 @@
  * is collected next and, for JSON, pre-scanned for depth and size before
  * Jansson parses it. Every refusal is a 4xx with a JSON body naming it.
  */
+#include "station/clock.h"
 #include "web-ui/web_int.h"
 
 #include <arpa/inet.h>
@@ -78,10 +79,7 @@ static const struct web_route web_static_route = R0("GET", WEB_ACCESS_PUBLIC, we
 int64_t
 web_now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	return cs_real_us();
 }
 
 /* ---- replies ---- */

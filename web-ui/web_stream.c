@@ -10,6 +10,7 @@
  * timeout: an "expired" event first), or the client goes away (the next
  * write fails and libmicrohttpd frees the stream).
  */
+#include "station/clock.h"
 #include "web-ui/web_int.h"
 
 #include <stdio.h>
@@ -32,15 +33,6 @@ struct stream {
 	int hello_sent, ended;
 	int64_t next_tick_ms; /* CLOCK_MONOTONIC */
 };
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 out_put(struct stream *s, const char *p, size_t n)
@@ -192,12 +184,12 @@ stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		}
 		if (!s->hello_sent) {
 			s->hello_sent = 1;
-			s->next_tick_ms = mono_ms() + STREAM_TICK_MS;
+			s->next_tick_ms = (int64_t)cs_mono_ms() + STREAM_TICK_MS;
 			if (emit_hello(s) != 0)
 				s->ended = 1;
 			continue;
 		}
-		now = mono_ms();
+		now = (int64_t)cs_mono_ms();
 		if (now >= s->next_tick_ms) {
 			s->next_tick_ms = now + STREAM_TICK_MS;
 			if (!web_session_alive(s->w->sessions, s->sess_hash, web_now_us())) {
