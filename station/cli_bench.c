@@ -61,7 +61,7 @@ static const char bench_usage[] =
     "  threads 1,2, key types P-256,P-384, W=128.\n"
     "  --full-only measures only the full transaction (for profiling).\n"
     "  Last measured on a 2-core VM (full / crypto-only bound, 1 and 2 threads):\n"
-    "  P-256 0.91 / 0.65, P-384 1.06 / 0.78; see README \"Performance\".\n"
+    "  P-256 0.87 / 0.55, P-384 0.88 / 0.88; see README \"Performance\".\n"
     "usage: certstation bench line [--fixtures 1,8,32] [--bauds 115200,921600]\n"
     "                              [--dialects frame,text] [--seconds S] [--gap-ms G]\n"
     "                              [--fault SPEC]... [--dir DIR] [--keep]\n"
